@@ -1,0 +1,2 @@
+/** @tether/balancer: see packages/balancer/README. */
+export {}
