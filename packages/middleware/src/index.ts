@@ -1,1 +1,26 @@
-export {}
+/**
+ * @tether/middleware: cluster-safe sessions for Fastify and Express.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import { fastifySession, RedisStore } from '@tether/middleware'
+ * const app = Fastify()
+ * await app.register(fastifySession, { secret: process.env.SESSION_SECRET!, store: new RedisStore({ url: process.env.REDIS_URL! }) })
+ * ```
+ * @packageDocumentation
+ */
+export { fastifySession } from './adapters/fastify.js'
+export type { FastifySessionOptions, RouteSessionConfig } from './adapters/fastify.js'
+export { SessionManager } from './core.js'
+export type { OpenRequest } from './core.js'
+export { TetherError, errorCodes, tetherError, storeUnavailable } from './errors.js'
+export type { ErrorCode } from './errors.js'
+export { MemoryStore } from './stores/memory.js'
+export type { MemoryStoreOptions } from './stores/memory.js'
+export { RedisStore } from './stores/redis.js'
+export type { RedisStoreOptions } from './stores/redis.js'
+export type { SessionData, Session, SessionApi, CounterKey } from './session.js'
+export type { SessionOptions, ConcurrencyMode, SessionLogger } from './options.js'
+export type { SessionStore, StoredSession, LoadOptions, SessionChange, ApplyResult, LockOptions, SessionLock } from './store.js'
+export { newId, isWellFormedId } from './id.js'

@@ -1,0 +1,173 @@
+/**
+ * MemoryStore: the default for a single process. Bounded (LRU eviction past `maxEntries`)
+ * and expiring (lazily on access, plus a periodic sweep), so it cannot grow without limit.
+ * Not shared between processes: use RedisStore or SqliteStore for a cluster.
+ */
+import { tetherError } from '../errors.js'
+import { KeyedMutex } from '../keyed-mutex.js'
+import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../store.js'
+
+interface Entry {
+  fields: Map<string, string>
+  createdAt: number
+  absoluteExpiry: number
+  expiresAt: number
+  version: number
+}
+
+interface Held { token: number, timer: NodeJS.Timeout | undefined, release: () => void }
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /** Most sessions kept; the least recently used is evicted past it. Default 10 000. */
+  maxEntries?: number
+  /** How often expired entries are swept (ms). Default 60 s. */
+  sweepInterval?: number
+}
+
+/**
+ * An in-process session store.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import { fastifySession, MemoryStore } from '@tether/middleware'
+ * const app = Fastify()
+ * app.register(fastifySession, { secret: process.env.SESSION_SECRET!, store: new MemoryStore({ maxEntries: 50_000 }) })
+ * ```
+ */
+export class MemoryStore implements SessionStore {
+  readonly #entries = new Map<string, Entry>()
+  readonly #max: number
+  readonly #sweeper: NodeJS.Timeout
+  readonly #mutex = new KeyedMutex()
+  readonly #held = new Map<string, Held>()
+  #fence = 0
+
+  constructor (options: MemoryStoreOptions = {}) {
+    const max = options.maxEntries ?? 10_000
+    if (!Number.isSafeInteger(max) || max < 1) throw tetherError('TETHER_ERR_INVALID_OPTION', `MemoryStore option 'maxEntries' must be a positive integer; got ${String(max)}`)
+    this.#max = max
+    this.#sweeper = setInterval(() => this.#sweep(Date.now()), options.sweepInterval ?? 60_000)
+    this.#sweeper.unref()
+  }
+
+  /** Sessions currently held (expired ones not yet swept included). */
+  get size (): number { return this.#entries.size }
+
+  async load (id: string, options: LoadOptions): Promise<StoredSession | undefined> {
+    const entry = this.#live(id, options.now)
+    if (entry === undefined) return undefined
+    let refreshed = false
+    if (options.refreshBelow > 0 && entry.expiresAt - options.now < options.refreshBelow) {
+      const expiresAt = Math.min(options.now + options.idleTimeout, entry.absoluteExpiry)
+      if (expiresAt > entry.expiresAt) {
+        entry.expiresAt = expiresAt
+        refreshed = true
+      }
+    }
+    return { fields: new Map(entry.fields), createdAt: entry.createdAt, absoluteExpiry: entry.absoluteExpiry, expiresAt: entry.expiresAt, version: entry.version, refreshed }
+  }
+
+  async apply (id: string, change: SessionChange): Promise<ApplyResult> {
+    let entry = this.#live(id, change.now)
+    if (change.create !== undefined) {
+      if (entry !== undefined) return { ok: false, reason: 'exists' }
+      entry = { fields: new Map(), createdAt: change.create.createdAt, absoluteExpiry: change.create.absoluteExpiry, expiresAt: 0, version: 0 }
+    } else if (entry === undefined) {
+      return { ok: false, reason: 'gone' }
+    }
+    if (change.fence !== undefined && this.#held.get(id)?.token !== change.fence) return { ok: false, reason: 'fenced' }
+    // Validate every increment before touching anything: the change applies whole or not at all.
+    const counters = new Map<string, number>()
+    for (const [key, by] of change.incr) {
+      const current = counters.get(key) ?? parseCounter(entry.fields.get(key), key)
+      counters.set(key, current + by)
+    }
+    for (const [key, json] of change.set) entry.fields.set(key, json)
+    for (const key of change.del) entry.fields.delete(key)
+    for (const [key, value] of counters) entry.fields.set(key, String(value))
+    entry.version++
+    entry.expiresAt = Math.min(change.now + change.ttl, entry.absoluteExpiry)
+    this.#entries.delete(id)
+    this.#entries.set(id, entry)
+    if (this.#entries.size > this.#max) this.#evict()
+    return { ok: true, version: entry.version, counters }
+  }
+
+  async destroy (id: string): Promise<void> {
+    this.#entries.delete(id)
+  }
+
+  async touch (id: string, ttl: number, now: number): Promise<boolean> {
+    const entry = this.#live(id, now)
+    if (entry === undefined) return false
+    entry.expiresAt = Math.min(now + ttl, entry.absoluteExpiry)
+    return true
+  }
+
+  async lock (id: string, options: LockOptions): Promise<SessionLock | undefined> {
+    if (this.#live(id, Date.now()) === undefined) return undefined
+    const release = await this.#mutex.acquire(id, options.wait)
+    const token = ++this.#fence
+    const held: Held = { token, timer: undefined, release }
+    // In one process a live holder cannot stall past its lease without stalling everyone, so
+    // renewal is implicit; without renewal the lease is a hard cap, enforced by this timer.
+    if (options.renew === false) {
+      held.timer = setTimeout(() => this.#drop(id, held), options.lease)
+      held.timer.unref()
+    }
+    this.#held.set(id, held)
+    return {
+      token,
+      release: async () => { this.#drop(id, held) }
+    }
+  }
+
+  async close (): Promise<void> {
+    clearInterval(this.#sweeper)
+    this.#entries.clear()
+  }
+
+  #drop (id: string, held: Held): void {
+    clearTimeout(held.timer)
+    if (this.#held.get(id) === held) this.#held.delete(id)
+    held.release()
+  }
+
+  /** The entry if it exists and has not expired; LRU position refreshed. */
+  #live (id: string, now: number): Entry | undefined {
+    const entry = this.#entries.get(id)
+    if (entry === undefined) return undefined
+    if (now >= entry.expiresAt || now >= entry.absoluteExpiry) {
+      this.#entries.delete(id)
+      return undefined
+    }
+    this.#entries.delete(id)
+    this.#entries.set(id, entry)
+    return entry
+  }
+
+  #evict (): void {
+    // Map iteration order is insertion order, and every access re-inserts: the first key is the
+    // least recently used.
+    while (this.#entries.size > this.#max) {
+      const oldest = this.#entries.keys().next()
+      if (oldest.done === true) return
+      this.#entries.delete(oldest.value)
+    }
+  }
+
+  #sweep (now: number): void {
+    for (const [id, entry] of this.#entries) {
+      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#entries.delete(id)
+    }
+  }
+}
+
+function parseCounter (json: string | undefined, key: string): number {
+  if (json === undefined) return 0
+  const n = Number(json)
+  if (!/^-?\d+$/.test(json) || !Number.isSafeInteger(n)) throw tetherError('TETHER_ERR_NOT_A_COUNTER', `increment('${key}'): the stored value is not an integer`)
+  return n
+}
