@@ -31,8 +31,8 @@ return { all, pttl, refreshed }
 `
 
 /**
- * KEYS: hash, lock. ARGV: createdAt|'' , absoluteExpiry, ttl, fence|'', nSet, nDel, nIncr,
- * then nSet field/value pairs, nDel fields, nIncr field/step pairs.
+ * KEYS: hash, lock. ARGV: createdAt|'' , absoluteExpiry|'', ttl, fence|'', nSet, nDel, nIncr,
+ * now, then nSet field/value pairs, nDel fields, nIncr field/step pairs.
  * → { 'ok', version, counter... } | { 'gone' } | { 'exists' } | { 'fenced' } | { 'notint', field }
  *
  * Everything is validated before the first write: Redis does not roll a script back, so a
@@ -48,7 +48,14 @@ elseif not exists then
 end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return { 'fenced' } end
 local nSet, nDel, nIncr = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local setAt = 8
+local abs = creating and tonumber(ARGV[2]) or tonumber(redis.call('HGET', KEYS[1], '\\0a'))
+local ttl = tonumber(ARGV[3])
+if abs ~= nil then ttl = math.min(ttl, abs - tonumber(ARGV[8])) end
+if ttl <= 0 then
+  if not creating then redis.call('DEL', KEYS[1]) end
+  return { 'gone' }
+end
+local setAt = 9
 local delAt = setAt + 2 * nSet
 local incrAt = delAt + nDel
 for k = 0, nIncr - 1 do
@@ -78,7 +85,7 @@ for k = 0, nIncr - 1 do
   out[#out + 1] = redis.call('HINCRBY', KEYS[1], ARGV[incrAt + 2 * k], ARGV[incrAt + 2 * k + 1])
 end
 out[2] = redis.call('HINCRBY', KEYS[1], '\\0v', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ttl)
 return out
 `
 

@@ -133,7 +133,8 @@ export class RedisStore implements SessionStore {
       change.fence ?? '',
       change.set.length,
       change.del.length,
-      change.incr.length
+      change.incr.length,
+      change.now
     ]
     for (const [key, json] of change.set) args.push(key, json)
     for (const key of change.del) args.push(key)
@@ -213,15 +214,21 @@ export class RedisStore implements SessionStore {
   }
 
   #held (id: string, lockKey: string, token: number, options: LockOptions, leave: () => void): SessionLock {
+    // Once the lease is known lost, this process's next waiter may contend: the local gate must
+    // not outlive the Redis lock it stands for.
     let renewer: NodeJS.Timeout | undefined
+    let expiry: NodeJS.Timeout | undefined
     if (options.renew !== false) {
       renewer = setInterval(() => {
         this.#client.tetherRenew(lockKey, token, options.lease).then((ok) => {
           // Lost (expired while the process stalled): stop renewing; the fence refuses our write.
-          if (ok !== 1) clearInterval(renewer)
+          if (ok !== 1) { clearInterval(renewer); leave() }
         }, () => {})
       }, Math.max(10, Math.floor(options.lease / 3)))
       renewer.unref()
+    } else {
+      expiry = setTimeout(leave, options.lease)
+      expiry.unref()
     }
     let released: Promise<void> | undefined
     return {
@@ -229,6 +236,7 @@ export class RedisStore implements SessionStore {
       release: () => {
         released ??= (async () => {
           clearInterval(renewer)
+          clearTimeout(expiry)
           try {
             await this.#client.tetherUnlock(lockKey, token, this.#channel, id)
           } catch (err) {
