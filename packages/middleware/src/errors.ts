@@ -56,7 +56,8 @@ const registry = {
   TETHER_ERR_SESSION_GONE: { statusCode: 409, summary: 'An explicit save() found the session destroyed, expired or regenerated away by another request; nothing was written.' },
   TETHER_ERR_LOCK_TIMEOUT: { statusCode: 503, summary: 'The per-session lock was not granted within the configured wait.' },
   TETHER_ERR_LOCK_LOST: { statusCode: 409, summary: "The request's lock lease expired and was taken over; its write was refused (fencing)." },
-  TETHER_ERR_LOCK_UNSUPPORTED: { statusCode: 500, summary: 'Lock mode was requested but the configured store has no lock().' }
+  TETHER_ERR_LOCK_UNSUPPORTED: { statusCode: 500, summary: 'Lock mode was requested but the configured store has no lock().' },
+  TETHER_ERR_DEPENDENCY_MISSING: { statusCode: 500, summary: 'A store needs an optional peer dependency that is not installed or does not load (better-sqlite3 for SqliteStore); install it.' }
 } as const satisfies Record<string, Definition>
 
 /** Union of every error code this package can throw. */
