@@ -1,0 +1,50 @@
+// Error codes are API: this test lists them, so adding, renaming or re-statusing one is a
+// visible change, and docs/errors.md must document each of them.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { TetherError, errorCodes, tetherError, storeUnavailable } from '../src/index.js'
+
+const expected = {
+  TETHER_ERR_INVALID_OPTION: 500,
+  TETHER_ERR_SECRET_TOO_SHORT: 500,
+  TETHER_ERR_STORE_UNAVAILABLE: 503,
+  TETHER_ERR_STORE_CORRUPT: 500,
+  TETHER_ERR_SESSION_UNSERIALIZABLE: 500,
+  TETHER_ERR_RESERVED_KEY: 500,
+  TETHER_ERR_NOT_A_COUNTER: 500,
+  TETHER_ERR_SESSION_GONE: 409,
+  TETHER_ERR_LOCK_TIMEOUT: 503,
+  TETHER_ERR_LOCK_LOST: 409,
+  TETHER_ERR_LOCK_UNSUPPORTED: 500,
+  TETHER_ERR_DEPENDENCY_MISSING: 500
+}
+
+t.test('the registry lists exactly the documented codes and statuses', async (t) => {
+  const actual = Object.fromEntries(Object.entries(errorCodes).map(([code, d]) => [code, d.statusCode]))
+  t.same(actual, expected)
+  for (const [code, d] of Object.entries(errorCodes)) {
+    t.match(code, /^TETHER_ERR_[A-Z_]+$/, `${code} follows the naming scheme`)
+    t.ok(d.summary.length > 20, `${code} has a summary`)
+  }
+})
+
+t.test('docs/errors.md documents every code', async (t) => {
+  const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8')
+  for (const code of Object.keys(expected)) t.match(doc, new RegExp(`\\b${code}\\b`), `${code} documented`)
+})
+
+t.test('errors carry code, status and cause, and instanceof works across copies', async (t) => {
+  const cause = new Error('ECONNREFUSED')
+  const err = storeUnavailable('RedisStore', cause)
+  t.equal(err.code, 'TETHER_ERR_STORE_UNAVAILABLE')
+  t.equal(err.statusCode, 503)
+  t.equal(err.cause, cause)
+  t.match(err.message, /RedisStore.*ECONNREFUSED/)
+  t.ok(err instanceof TetherError)
+  t.ok(err instanceof Error)
+  t.equal(storeUnavailable('x', err), err, 'a TetherError is passed through, not re-wrapped')
+  const lookalike = Object.assign(Object.create(Error.prototype), { [Symbol.for('tether.middleware.error')]: true })
+  t.ok(lookalike instanceof TetherError, 'the Symbol.for marker makes instanceof work for a duplicate install')
+  t.notOk(new Error('plain') instanceof TetherError)
+  t.equal(tetherError('TETHER_ERR_LOCK_LOST', 'x').statusCode, 409)
+})
