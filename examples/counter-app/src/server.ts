@@ -1,1 +1,53 @@
-export {}
+#!/usr/bin/env node
+/**
+ * The counter-app process: `node dist/server.js [--port N] [--node-name NAME] [--store URL]`.
+ * A start-up failure prints one line on stderr and exits non-zero; SIGTERM and SIGINT close
+ * the server (in-flight requests finish) and exit 0. With EXIT_WITH_STDIN=1 it also stops when
+ * its stdin reaches end of file (its supervisor went away).
+ */
+import { buildApp, randomSecret } from './app.js'
+import { parseConfig } from './config.js'
+import { CounterAppError } from './errors.js'
+import { describeStore, openStore } from './stores.js'
+
+async function main (): Promise<void> {
+  const config = parseConfig(process.argv.slice(2), process.env)
+  let secret = config.secret
+  if (secret === undefined) {
+    secret = randomSecret()
+    process.stderr.write('counter-app: SESSION_SECRET is not set; using a random secret, so sessions end when this process does and other nodes reject its cookies\n')
+  }
+  const store = openStore(config.store)
+  const app = await buildApp({ store, storeName: describeStore(config.store), nodeName: config.nodeName, secret, trustProxy: config.trustProxy, logLevel: config.logLevel })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    await app.close().catch(() => {})
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'is not permitted' : `cannot be bound (${(err as Error).message})`
+    throw new CounterAppError('COUNTER_ERR_LISTEN', `port ${config.port} on ${config.host} ${why}`, { cause: err })
+  }
+  let stopping = false
+  const stop = (): void => {
+    if (stopping) return
+    stopping = true
+    app.close().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  // Under a supervisor (npm start), stdin is a pipe from it: when the supervisor dies, even by
+  // SIGKILL, the pipe closes and this node follows instead of lingering as an orphan.
+  if (process.env.EXIT_WITH_STDIN === '1') {
+    process.stdin.on('end', stop).on('close', stop).on('error', stop).resume()
+  }
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err)
+  process.stderr.write(`counter-app: ${message}\n`)
+  // The session options are validated by the middleware (a short secret, say): those are
+  // configuration mistakes too.
+  const code = (err as { code?: unknown }).code
+  const config = code === 'TETHER_ERR_SECRET_TOO_SHORT' || code === 'TETHER_ERR_INVALID_OPTION'
+  process.exit(err instanceof CounterAppError ? err.exitCode : config ? 2 : 1)
+})

@@ -1,0 +1,99 @@
+/**
+ * The counter-app: a Fastify app whose session counts visits. Every visit increments the
+ * counter with `increment()`, so concurrent reloads stay exact on any node, and records which
+ * nodes served the session.
+ */
+import { randomBytes } from 'node:crypto'
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { fastifySession } from '@tether/middleware'
+import type { SessionStore } from '@tether/middleware'
+import { renderPage } from './page.js'
+import type { VisitFacts } from './page.js'
+
+declare module '@tether/middleware' {
+  interface SessionData {
+    /** Visits in this session. */
+    count: number
+    /** Nodes that served this session, in order of first visit. */
+    nodes: string[]
+  }
+}
+
+/** What {@link buildApp} needs. */
+export interface CounterAppOptions {
+  readonly store: SessionStore
+  /** Shown on the page as the store in use (no credentials). */
+  readonly storeName: string
+  readonly nodeName: string
+  /** Cookie signing secret (≥ 32 characters); the same on every node of a cluster. */
+  readonly secret: string
+  readonly trustProxy: readonly string[]
+  readonly logLevel?: string
+}
+
+/**
+ * Build the app (not listening yet). Closing it closes the store.
+ *
+ * @example
+ * ```ts
+ * const app = await buildApp({ store: openStore('memory:'), storeName: 'memory:', nodeName: 'node1', secret, trustProxy: ['127.0.0.1'] })
+ * await app.listen({ port: 3001, host: '127.0.0.1' })
+ * ```
+ */
+export async function buildApp (options: CounterAppOptions): Promise<FastifyInstance> {
+  // Trusting only the balancer's address makes secure: 'auto' follow its X-Forwarded-Proto,
+  // while a client reaching a node directly cannot claim HTTPS.
+  const app = Fastify({ logger: { level: options.logLevel ?? 'info' }, trustProxy: [...options.trustProxy] })
+  await app.register(fastifySession, { secret: options.secret, store: options.store, cookie: { secure: 'auto', sameSite: 'lax' } })
+  app.addHook('onClose', async () => { await options.store.close?.() })
+
+  const visit = async (req: FastifyRequest): Promise<VisitFacts> => {
+    req.session.increment('count')
+    const nodes = req.session.nodes ?? []
+    // Written only on a node's first visit: merge mode sends just this key, and only then.
+    if (!nodes.includes(options.nodeName)) req.session.nodes = [...nodes, options.nodeName]
+    // Saving now, not when the reply is sent, makes the shown count the store's exact result
+    // even when other reloads of this session run at the same time.
+    await req.session.save()
+    return facts(req)
+  }
+
+  const facts = (req: FastifyRequest): VisitFacts => {
+    const address = app.server.address()
+    const route = req.headers['x-tether-route']
+    return {
+      count: req.session.count ?? 0,
+      node: { name: options.nodeName, port: typeof address === 'object' && address !== null ? address.port : 0, pid: process.pid },
+      session: req.session.isNew ? '' : req.session.id.slice(0, 8),
+      nodes: req.session.nodes ?? [],
+      moved: req.headers['x-tether-moved'] === '1',
+      route: typeof route === 'string' ? route : null,
+      store: options.storeName
+    }
+  }
+
+  app.get('/', async (req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderPage(await visit(req))))
+  app.get('/api/visit', async (_req, reply) => { reply.header('cache-control', 'no-store'); return await visit(_req) })
+  app.post('/api/visit', async (req) => await visit(req))
+  app.get('/api/state', async (req, reply) => { reply.header('cache-control', 'no-store'); return facts(req) })
+  app.post('/reset', async (req, reply) => {
+    await req.session.destroy()
+    return reply.redirect('/', 303)
+  })
+  app.get('/health', async () => ({ status: 'ok', node: options.nodeName, pid: process.pid }))
+  return app
+}
+
+/**
+ * A random secret for a node started without SESSION_SECRET: fine for one process, useless
+ * for a cluster (each node would reject the others' cookies).
+ *
+ * @example
+ * ```ts
+ * const secret = process.env.SESSION_SECRET ?? randomSecret()
+ * ```
+ */
+export function randomSecret (): string {
+  return randomBytes(32).toString('base64url')
+}
