@@ -1,0 +1,41 @@
+// A private redis-server for a benchmark run (free port, no persistence), and command counts.
+import { spawn, execFileSync } from 'node:child_process'
+import { freePort, waitForPort } from './proc.mjs'
+
+export async function startRedisServer () {
+  const port = await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore', detached: true })
+  await waitForPort(port)
+  const cli = (...args) => execFileSync('redis-cli', ['-p', String(port), ...args]).toString()
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    cli,
+    resetStats () { cli('CONFIG', 'RESETSTAT') },
+    /** cmdstat name → calls since the last reset */
+    commandStats () {
+      const out = {}
+      for (const m of cli('INFO', 'commandstats').matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]] = Number(m[2])
+      return out
+    },
+    flush () { cli('FLUSHALL') },
+    stop () { try { process.kill(-child.pid, 'SIGKILL') } catch {} }
+  }
+}
+
+// Commands a client sends directly. Everything else counted while a run used scripts ran
+// inside EVALSHA (one round trip).
+const SCRIPT_CALLS = new Set(['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall'])
+
+/** Split command counts into round trips (client-issued) and commands run inside scripts. */
+export function roundTrips (stats) {
+  const scripted = Object.keys(stats).some((k) => SCRIPT_CALLS.has(k))
+  let client = 0
+  let inner = 0
+  for (const [cmd, calls] of Object.entries(stats)) {
+    if (cmd === 'config' || cmd === 'info') continue
+    if (!scripted || SCRIPT_CALLS.has(cmd) || cmd === 'del') client += calls
+    else inner += calls
+  }
+  return { client, inner }
+}
