@@ -1,0 +1,267 @@
+// The demo cluster on this machine: a shared session store, three counter-app processes and
+// the balancer in front of them. `npm start` (scripts/start.mjs) and the browser test both run
+// it through startCluster(), so the test exercises exactly what a user starts.
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import { dirname, join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const SERVER = join(root, 'examples/counter-app/dist/server.js')
+const NODE_NAMES = ['node1', 'node2', 'node3']
+const HOST = '127.0.0.1'
+
+/** A failure the user can fix; `message` is the one line to print, `exitCode` the status. */
+export class ClusterError extends Error {
+  constructor (message, exitCode = 1, options) {
+    super(message, options)
+    this.name = 'ClusterError'
+    this.exitCode = exitCode
+  }
+}
+
+/**
+ * Check a port given by the user: an integer from 0 to 65535 (0: any free port).
+ * @param {string} value @param {string} flag
+ */
+export function parsePort (value, flag) {
+  const port = /^\d+$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isInteger(port) || port > 65_535) throw new ClusterError(`${flag} must be an integer from 0 to 65535; got ${JSON.stringify(value)}`, 2)
+  return port
+}
+
+/**
+ * Which shared store the nodes use: an explicit `sqlite:<path>` or `redis://…` URL, else a
+ * SQLite file in `dataDir`.
+ * @param {string | undefined} url @param {string} dataDir @param {string} source
+ */
+export function resolveStore (url, dataDir, source) {
+  if (url === undefined) return `sqlite:${join(resolve(dataDir), 'sessions.db')}`
+  if (url === 'memory:') throw new ClusterError(`${source} memory: keeps sessions inside one process; the three nodes need a shared store: sqlite:<path> or redis://host:port`, 2)
+  if (/^sqlite:.+/.test(url)) return `sqlite:${resolve(url.slice('sqlite:'.length))}`
+  if (/^rediss?:\/\/[^/\s]+/.test(url)) {
+    try { new URL(url) } catch { throw new ClusterError(`${source} is not a valid Redis URL: ${JSON.stringify(url)}`, 2) }
+    return url
+  }
+  throw new ClusterError(`${source} must be sqlite:<path> or redis://host:port; got ${JSON.stringify(url)}`, 2)
+}
+
+/** Fail now, with the flag's name, if a port the user chose is taken. */
+async function probePort (port, flag) {
+  if (port === 0) return
+  await new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', (err) => {
+      reject(err.code === 'EADDRINUSE'
+        ? new ClusterError(`port ${port} (${flag}) is already in use; pick another with ${flag} N, or 0 for any free port`)
+        : new ClusterError(`port ${port} (${flag}) cannot be bound: ${err.message}`))
+    })
+    srv.listen(port, HOST, () => srv.close(resolve))
+  })
+}
+
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** A Redis URL must answer before three nodes are pointed at it. */
+async function checkRedis (url) {
+  const { Redis } = await import('ioredis')
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  // ioredis reports the socket's own error (ECONNREFUSED …) on the event, not on the promise.
+  let cause
+  client.on('error', (err) => { cause ??= err })
+  try {
+    await client.connect()
+    await client.ping()
+  } catch (err) {
+    throw new ClusterError(`cannot reach Redis at ${redact(url)}: ${(cause ?? err).message}`)
+  } finally {
+    client.disconnect()
+  }
+}
+
+function redact (url) {
+  try {
+    const u = new URL(url)
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`
+  } catch { return 'redis' }
+}
+
+function get (url, timeoutMs) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(0))
+  })
+}
+
+/** Stop a node's whole process group: SIGTERM, then SIGKILL past the bound. */
+async function stopGroup (node, graceMs) {
+  node.stopping = true
+  if (node.exited) return
+  const signal = (sig) => { try { process.kill(-node.pid, sig) } catch {} }
+  signal('SIGTERM')
+  const deadline = Date.now() + graceMs
+  while (!node.exited && Date.now() < deadline) await sleep(20)
+  if (!node.exited) {
+    signal('SIGKILL')
+    const hard = Date.now() + 2000
+    while (!node.exited && Date.now() < hard) await sleep(20)
+  }
+}
+
+/**
+ * Start the cluster. Every process it starts is stopped by `stop()`, and by itself if the
+ * start fails halfway.
+ *
+ * @param {{ store?: string, storeSource?: string, port?: number, adminPort?: number, nodePorts?: number[], dataDir?: string, log?: (line: string) => void }} options
+ */
+export async function startCluster (options = {}) {
+  const log = options.log ?? ((line) => process.stderr.write(line + '\n'))
+  const dataDir = options.dataDir ?? join(root, '.tether', 'demo')
+  const store = resolveStore(options.store, dataDir, options.storeSource ?? '--store')
+  const port = options.port ?? 8080
+  const adminPort = options.adminPort ?? 9090
+  const nodePorts = options.nodePorts ?? [0, 0, 0]
+  if (nodePorts.length !== NODE_NAMES.length) throw new ClusterError(`--node-ports needs ${NODE_NAMES.length} ports, comma-separated; got ${nodePorts.length}`, 2)
+  const chosen = [[port, '--port'], [adminPort, '--admin-port'], ...nodePorts.map((p) => [p, '--node-ports'])].filter(([p]) => p !== 0)
+  const seen = new Map()
+  for (const [p, flag] of chosen) {
+    if (seen.has(p)) throw new ClusterError(`port ${p} is given twice (${seen.get(p)} and ${flag})`, 2)
+    seen.set(p, flag)
+  }
+  for (const [p, flag] of chosen) await probePort(p, flag)
+  if (store.startsWith('sqlite:')) mkdirSync(dirname(store.slice('sqlite:'.length)), { recursive: true })
+  else await checkRedis(store)
+
+  const nodes = []
+  let balancer
+  const stop = async () => {
+    const closing = balancer
+    balancer = undefined
+    if (closing !== undefined) {
+      await Promise.race([closing.close().catch(() => {}), sleep(5000)])
+    }
+    await Promise.all(nodes.map((n) => stopGroup(n, 5000)))
+  }
+
+  try {
+    const secret = randomBytes(32).toString('base64url')
+    for (const [i, name] of NODE_NAMES.entries()) {
+      const nodePort = nodePorts[i] === 0 ? await freePort() : nodePorts[i]
+      nodes.push(spawnNode(name, nodePort, store, secret, log))
+    }
+    await Promise.all(nodes.map((n) => n.ready))
+    const { createBalancer } = await importBalancer()
+    balancer = createBalancer({
+      listen: `${HOST}:${port}`,
+      algorithm: 'weighted-round-robin',
+      upstreams: nodes.map((n) => ({ url: n.url, name: n.name })),
+      sticky: { secret: randomBytes(32).toString('base64url') },
+      healthCheck: { path: '/health', interval: '1s', timeout: '500ms', rise: 2, fall: 2 },
+      admin: { listen: `${HOST}:${adminPort}` },
+      log: { level: 'warn' }
+    })
+    let bound
+    try {
+      bound = await balancer.listen()
+    } catch (err) {
+      throw new ClusterError(err.code === 'EADDRINUSE' ? `the balancer's port is already in use: ${err.message}` : `the balancer did not start: ${err.message}`, 1, { cause: err })
+    }
+    for (const n of nodes) n.live()
+    const url = `http://${HOST}:${bound.port}/`
+    const statusUrl = `http://${HOST}:${bound.adminPort}/`
+    return {
+      url,
+      statusUrl,
+      adminUrl: `http://${HOST}:${bound.adminPort}`,
+      store,
+      balancer,
+      nodes: nodes.map(({ name, port, pid, url }) => ({ name, port, pid, url })),
+      /** SIGKILL one node's process group: a crash, as the balancer sees it. */
+      kill: async (name) => {
+        const node = nodes.find((n) => n.name === name)
+        if (node === undefined) throw new Error(`no node named ${name}`)
+        try { process.kill(-node.pid, 'SIGKILL') } catch {}
+        const deadline = Date.now() + 5000
+        while (!node.exited && Date.now() < deadline) await sleep(20)
+      },
+      stop
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+async function importBalancer () {
+  let mod
+  try {
+    mod = await import('@tether/balancer')
+  } catch (err) {
+    throw new ClusterError(`cannot load @tether/balancer (run npm run build first): ${err.message}`, 1, { cause: err })
+  }
+  if (typeof mod.createBalancer !== 'function') throw new ClusterError('@tether/balancer does not export createBalancer (run npm run build first)')
+  return mod
+}
+
+function spawnNode (name, port, store, secret, log) {
+  // Own process group (detached), so stopping it takes any children it has, and a terminal's
+  // Ctrl-C reaches only the supervisor, which then stops the nodes in order. stdin is a pipe
+  // from us: if we die, it closes and the node exits too (EXIT_WITH_STDIN).
+  const child = spawn(process.execPath, [SERVER, '--port', String(port), '--host', HOST, '--node-name', name, '--store', store], {
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, SESSION_SECRET: secret, LOG_LEVEL: 'warn', EXIT_WITH_STDIN: '1', TRUST_PROXY: '127.0.0.1,::1' }
+  })
+  const node = { name, port, pid: child.pid, url: `http://${HOST}:${port}`, child, exited: false, stopping: false, forward: false, live: undefined, lastLine: '', ready: undefined }
+  // Until the whole cluster is up, a node's output is held back: if the start fails, the user
+  // gets one line saying why, not every node's version of it.
+  const held = []
+  node.live = () => {
+    node.forward = true
+    for (const line of held.splice(0)) log(line)
+  }
+  const onLine = (line) => {
+    if (line.trim() === '') return
+    node.lastLine = line
+    if (node.forward) log(`[${name}] ${line}`)
+    else held.push(`[${name}] ${line}`)
+  }
+  createInterface({ input: child.stdout }).on('line', onLine)
+  createInterface({ input: child.stderr }).on('line', onLine)
+  child.stdin.on('error', () => {})
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+    node.exited = true
+    if (!node.stopping && node.forward) log(`[${name}] exited (${signal ?? `code ${code}`}), pid ${child.pid}`)
+    resolve({ code, signal })
+  }))
+  node.ready = (async () => {
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      if (node.exited) {
+        const { code, signal } = await exited
+        const why = node.lastLine.replace(/^counter-app: /, '') || `exited with ${code ?? signal}`
+        throw new ClusterError(`${name} did not start: ${why}`)
+      }
+      if (await get(`${node.url}/health`, 1000) === 200) return
+      if (Date.now() > deadline) throw new ClusterError(`${name} did not answer on ${node.url}/health within 20 s`)
+      await sleep(50)
+    }
+  })()
+  node.ready.catch(() => {})
+  return node
+}
