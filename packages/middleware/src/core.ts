@@ -11,6 +11,7 @@ import { resolveOptions } from './options.js'
 import type { ResolvedOptions, SessionLogger, SessionOptions } from './options.js'
 import { SessionState } from './session.js'
 import type { SessionOps } from './session.js'
+import { StickyCache } from './sticky-cache.js'
 import type { SessionChange, SessionStore, StoredSession } from './store.js'
 import { MemoryStore } from './stores/memory.js'
 
@@ -23,6 +24,12 @@ export interface OpenRequest {
   /** Take the session lock for this request (lock mode). */
   readonly lock: boolean
   readonly log: SessionLogger
+  /** The peer's address (the socket's, not a forwarded one): who sent the balancer headers. */
+  readonly peer?: string | undefined
+  /** The balancer's `x-tether-route` header. */
+  readonly routeHeader?: string | undefined
+  /** The balancer's `x-tether-moved` header. */
+  readonly movedHeader?: string | undefined
 }
 
 /**
@@ -42,6 +49,8 @@ export class SessionManager implements SessionOps {
   readonly jar: CookieJar
   /** True when this manager created the store (and so closes it). */
   readonly ownsStore: boolean
+  /** The sticky near-cache, when enabled. */
+  readonly stickyCache: StickyCache | undefined
 
   constructor (options: SessionOptions) {
     this.options = resolveOptions(options)
@@ -51,18 +60,35 @@ export class SessionManager implements SessionOps {
       throw tetherError('TETHER_ERR_LOCK_UNSUPPORTED', `session option 'mode' is 'lock' but ${this.store.constructor.name} has no lock()`)
     }
     this.jar = new CookieJar(this.options.secrets, this.options.cookie)
+    this.stickyCache = options.stickyCache === undefined ? undefined : new StickyCache(options.stickyCache)
   }
 
-  /** Read the request's cookie and load its session (one store round trip, none without a cookie). */
+  /**
+   * Read the request's cookie and load its session: one store round trip, none without a
+   * cookie, none for a sticky request whose session this process holds a copy of.
+   */
   async open (request: OpenRequest): Promise<SessionState> {
     const read = this.jar.read(request.cookie)
     const state = new SessionState(this, request.secure, request.log, read.present)
+    const cache = this.stickyCache
+    if (cache !== undefined) state.route = cache.route(request.peer, request.routeHeader, request.movedHeader)
     if (read.id === undefined) return state
+    const sticky = state.route === 'sticky'
+    // Moved, newly routed or not from the balancer: whatever this process remembers of the
+    // session may be stale, so forget it before anything reads it.
+    if (cache !== undefined && !sticky) cache.delete(read.id)
     if (request.lock) {
       state.lockHandle = await this.#lock(read.id)
       if (state.lockHandle === undefined) return state
+    } else if (sticky) {
+      const copy = cache!.get(read.id, Date.now(), this.options.refreshBelow)
+      if (copy !== undefined) {
+        state.adopt(read.id, copy)
+        state.sendCookie = read.resign
+        return state
+      }
     }
-    const stored = await this.#load(read.id)
+    const stored = await this.#load(read.id, sticky)
     if (stored === undefined) {
       await this.release(state)
       return state
@@ -120,13 +146,14 @@ export class SessionManager implements SessionOps {
 
   async reload (state: SessionState): Promise<void> {
     if (state.isNew || state.id === undefined) return
-    const stored = await this.#load(state.id)
+    const stored = await this.#load(state.id, state.route === 'sticky')
     if (stored === undefined) state.reset()
     else state.adopt(state.id, stored)
   }
 
   async destroy (state: SessionState): Promise<void> {
     if (!state.isNew && state.id !== undefined) {
+      this.stickyCache?.delete(state.id)
       try { await this.store.destroy(state.id) } catch (err) { throw storeUnavailable(this.#backend, err) }
     }
     await this.release(state)
@@ -136,6 +163,7 @@ export class SessionManager implements SessionOps {
 
   async regenerate (state: SessionState, keepData: boolean): Promise<void> {
     if (!state.isNew && state.id !== undefined) {
+      this.stickyCache?.delete(state.id)
       // The old id dies first: a request still in flight under it can no longer write (its
       // apply finds the session gone), which is what makes regenerate safe against fixation.
       try { await this.store.destroy(state.id) } catch (err) { throw storeUnavailable(this.#backend, err) }
@@ -156,12 +184,18 @@ export class SessionManager implements SessionOps {
   async touch (state: SessionState): Promise<void> {
     if (state.isNew || state.id === undefined) return
     const now = Date.now()
+    const ttl = this.#ttl(state, now)
     let alive: boolean
     try {
-      alive = await this.store.touch(state.id, this.#ttl(state, now), now)
+      alive = await this.store.touch(state.id, ttl, now)
     } catch (err) { throw storeUnavailable(this.#backend, err) }
-    if (!alive) state.reset()
-    else if (this.options.cookie.maxAge !== undefined) state.sendCookie = true
+    if (!alive) {
+      this.stickyCache?.delete(state.id)
+      state.reset()
+      return
+    }
+    this.stickyCache?.touched(state.id, now + ttl)
+    if (this.options.cookie.maxAge !== undefined) state.sendCookie = true
   }
 
   async lock (state: SessionState): Promise<void> {
@@ -187,7 +221,8 @@ export class SessionManager implements SessionOps {
     return Math.min(this.options.idleTimeout, state.absoluteExpiry - now)
   }
 
-  async #load (id: string): Promise<StoredSession | undefined> {
+  /** Load from the store; with `remember`, keep a copy in the sticky cache. */
+  async #load (id: string, remember: boolean): Promise<StoredSession | undefined> {
     const now = Date.now()
     let stored: StoredSession | undefined
     try {
@@ -195,7 +230,9 @@ export class SessionManager implements SessionOps {
     } catch (err) { throw storeUnavailable(this.#backend, err) }
     // Stores enforce both deadlines with their TTLs; checking again here keeps a store with a
     // coarse expiry clock from serving a session past its time.
-    if (stored !== undefined && (now >= stored.absoluteExpiry || now >= stored.expiresAt)) return undefined
+    if (stored !== undefined && (now >= stored.absoluteExpiry || now >= stored.expiresAt)) stored = undefined
+    if (stored === undefined) this.stickyCache?.delete(id)
+    else if (remember) this.stickyCache?.put(id, stored, now)
     return stored
   }
 
@@ -263,6 +300,7 @@ export class SessionManager implements SessionOps {
         throw storeUnavailable(this.#backend, err)
       }
       if (result.ok) {
+        this.#remember(state, id, creating, change, result.version, result.counters)
         for (const [key, json] of set) state.stored.set(key, json)
         for (const key of del) state.stored.delete(key)
         for (const [key, value] of result.counters) {
@@ -289,9 +327,27 @@ export class SessionManager implements SessionOps {
     }
   }
 
+  /** Keep the sticky cache in step with a write the store accepted. */
+  #remember (state: SessionState, id: string, creating: boolean, change: SessionChange, version: number, counters: ReadonlyMap<string, number>): void {
+    const cache = this.stickyCache
+    if (cache === undefined) return
+    const expiresAt = Math.min(change.now + change.ttl, state.absoluteExpiry)
+    if (!creating) {
+      cache.applied(id, version, { set: change.set, del: change.del, counters }, expiresAt)
+      return
+    }
+    // A session created here is known to nobody else yet; cache it if the balancer will route
+    // it back here (any trusted route: its sticky cookie is being set on this very response).
+    if (state.route === undefined || state.route === 'untrusted') return
+    const fields = new Map<string, string>(change.set)
+    for (const [key, value] of counters) fields.set(key, String(value))
+    cache.put(id, { fields, createdAt: state.createdAt, absoluteExpiry: state.absoluteExpiry, expiresAt, version, refreshed: false }, change.now)
+  }
+
   /** The session was destroyed, expired or regenerated away while this request ran. */
   #gone (state: SessionState, explicit: boolean): void {
     const id = state.id ?? ''
+    if (id !== '') this.stickyCache?.delete(id)
     state.reset()
     state.sendCookie = false
     state.log.info({ session: id.slice(0, 6) }, 'tether: session ended while the request ran; its changes were not saved')

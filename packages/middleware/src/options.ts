@@ -4,6 +4,7 @@
  */
 import { tetherError } from './errors.js'
 import type { CookieSettings } from './cookie.js'
+import type { StickyCacheOptions } from './sticky-cache.js'
 import type { SessionStore } from './store.js'
 
 /** Minimal logger shape (pino, Fastify's `request.log`, console-like). */
@@ -67,6 +68,12 @@ export interface SessionOptions {
   saveUninitialized?: boolean
   /** Default concurrency mode for every route. Default `'merge'`. */
   mode?: ConcurrencyMode
+  /**
+   * Keep a per-process copy of the sessions the Tether balancer routes here by its sticky
+   * cookie: a read then costs no store round trip and a write one. Only requests from
+   * `trustedProxies` are believed. Run one process per balancer upstream entry.
+   */
+  stickyCache?: StickyCacheOptions
   /** Lock mode settings. */
   lock?: {
     /** Lease TTL (ms). Default 10 s. */

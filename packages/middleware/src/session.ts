@@ -11,6 +11,7 @@ import { inspect } from 'node:util'
 import { decodeValue } from './codec.js'
 import { tetherError } from './errors.js'
 import type { SessionLogger } from './options.js'
+import type { Route } from './sticky-cache.js'
 import type { SessionLock, StoredSession } from './store.js'
 
 /**
@@ -131,6 +132,8 @@ export class SessionState {
   sendCookie = false
   /** Set once the final save has run, so an error reply does not save a second time. */
   finished = false
+  /** How a trusted balancer routed this request (only with the sticky cache enabled). */
+  route: Route | undefined
   readonly proxy: Session
 
   constructor (ops: SessionOps, secure: boolean, log: SessionLogger, cookieOnClient: boolean) {

@@ -41,7 +41,16 @@ async function plugin (fastify: FastifyInstance, options: FastifySessionOptions)
 
   fastify.addHook('onRequest', async (request: WithState) => {
     const lock = request.routeOptions.config?.session?.lock ?? lockByDefault
-    const state = await manager.open({ cookie: request.headers.cookie, secure: request.protocol === 'https', lock, log: request.log })
+    const headers = request.headers
+    const state = await manager.open({
+      cookie: headers.cookie,
+      secure: request.protocol === 'https',
+      lock,
+      log: request.log,
+      ...(manager.stickyCache !== undefined
+        ? { peer: request.socket.remoteAddress, routeHeader: headers['x-tether-route'] as string | undefined, movedHeader: headers['x-tether-moved'] as string | undefined }
+        : {})
+    })
     request[kState] = state
     request.session = state.proxy
   })
