@@ -4,7 +4,13 @@ import { fastifySession, RedisStore } from '@tether/middleware'
 
 const store = new RedisStore({ url: process.env.REDIS_URL })
 const app = Fastify({ logger: false })
-await app.register(fastifySession, { secret: 'bench-secret-0123456789-abcdefghijklmnopqrst', store })
+await app.register(fastifySession, {
+  secret: 'bench-secret-0123456789-abcdefghijklmnopqrst',
+  store,
+  // STICKY=1: the deployment behind tether-balancer, whose x-tether-route header is believed
+  // from loopback (wrk plays the balancer's part by sending it).
+  ...(process.env.STICKY === '1' ? { stickyCache: { trustedProxies: ['127.0.0.1'] } } : {})
+})
 app.get('/read', async (req) => ({ user: req.session.user ?? null }))
 app.get('/write', async (req) => { req.session.user = 'ada'; req.session.n = (req.session.n ?? 0) + 1; return { n: req.session.n } })
 app.get('/incr', async (req) => ({ n: req.session.increment('n') }))

@@ -34,12 +34,13 @@ export async function mintCookies (url, n, { path = '/write', name } = {}) {
 }
 
 /** A wrk Lua script sending each request with the next cookie of the pool. */
-export function cookieScript (cookies, method = 'GET') {
+export function cookieScript (cookies, method = 'GET', headers = {}) {
+  const extra = Object.entries(headers).map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}, `).join('')
   return `local cookies = { ${cookies.map((c) => JSON.stringify(c)).join(', ')} }
 local i = 0
 request = function()
   i = i + 1
-  return wrk.format(${JSON.stringify(method)}, nil, { Cookie = cookies[(i % #cookies) + 1] })
+  return wrk.format(${JSON.stringify(method)}, nil, { ${extra}Cookie = cookies[(i % #cookies) + 1] })
 end
 `
 }
@@ -48,8 +49,8 @@ end
  * Warm up, then measure `url` with wrk; with `redis`, also count Redis commands per request.
  * @returns {{ rps:number, p50:number, p99:number, perReq?: {client:number, inner:number}, non2xx:number }}
  */
-export async function measure (url, { duration, cookies, redis, connections = 50, method = 'GET' }) {
-  const script = cookies ? cookieScript(cookies, method) : undefined
+export async function measure (url, { duration, cookies, redis, connections = 50, method = 'GET', headers = {} }) {
+  const script = cookies ? cookieScript(cookies, method, headers) : undefined
   await wrk(url, { duration: Math.min(2, duration), connections, script })
   redis?.resetStats()
   const r = await wrk(url, { duration, connections, script })

@@ -13,25 +13,27 @@ export default async function (ctx) {
     const rows = []
     const res = {}
     const apps = [
-      ['plain Fastify (no session)', 'fastify-plain.mjs', ['read']],
-      ['@fastify/session + connect-redis', 'fastify-session-peer.mjs', ['read', 'write']],
-      ['Tether fastifySession + RedisStore', 'fastify-tether.mjs', ['read', 'write']]
+      ['plain Fastify (no session)', 'fastify-plain.mjs', ['read'], {}],
+      ['@fastify/session + connect-redis', 'fastify-session-peer.mjs', ['read', 'write'], {}],
+      ['Tether fastifySession + RedisStore', 'fastify-tether.mjs', ['read', 'write'], {}],
+      ['Tether + stickyCache (behind tether-balancer)', 'fastify-tether.mjs', ['read', 'write'], { STICKY: '1' }]
     ]
-    for (const [name, file, routes] of apps) {
+    for (const [name, file, routes, env] of apps) {
       redis.flush()
-      const app = await startBenchApp(file, { REDIS_URL: redis.url })
+      const app = await startBenchApp(file, { REDIS_URL: redis.url, ...env })
       try {
         const cookies = file === 'fastify-plain.mjs' ? undefined : await mintCookies(app.url, SESSIONS)
+        const headers = env.STICKY === '1' ? { 'x-tether-route': 'sticky' } : {}
         for (const route of routes) {
-          const r = await measure(`${app.url}/${route}`, { duration: ctx.duration, cookies, redis: cookies ? redis : undefined })
-          res[`${file}:${route}`] = r
+          const r = await measure(`${app.url}/${route}`, { duration: ctx.duration, cookies, redis: cookies ? redis : undefined, headers })
+          res[`${name}:${route}`] = r
           rows.push([name, route, r.rps, fmt(r.p50, 2), fmt(r.p99, 2), r.perReq ? fmt(r.perReq.client, 2) : '–', r.perReq ? fmt(r.perReq.inner, 2) : '–', r.non2xx + r.socketErrors])
         }
       } finally { await app.stop() }
     }
     for (const row of rows) {
       const route = row[1]
-      const peer = res[`fastify-session-peer.mjs:${route}`]
+      const peer = res[`@fastify/session + connect-redis:${route}`]
       row.splice(3, 0, peer && row[0] !== '@fastify/session + connect-redis' && !row[0].startsWith('plain') ? `${fmt(row[2] / peer.rps, 2)}×` : '–')
     }
     out.push(table('Fastify sessions on Redis (wrk -c50, 100 sessions cycled)', ['app', 'route', 'req/s', 'vs @fastify/session', 'p50 ms', 'p99 ms', 'Redis round trips/req', 'commands inside scripts/req', 'errors'], rows))
