@@ -1,2 +1,33 @@
-/** @tether/balancer: see packages/balancer/README. */
-export {}
+/**
+ * `@tether/balancer`: a sticky-aware reverse proxy and load balancer that tells the app when a
+ * session moved.
+ *
+ * @example
+ * ```ts
+ * import { createBalancer } from '@tether/balancer'
+ *
+ * const balancer = createBalancer({ listen: 8080, upstreams: ['http://127.0.0.1:3001', 'http://127.0.0.1:3002'] })
+ * await balancer.listen()
+ * ```
+ */
+export { createBalancer } from './balancer.js'
+export type { Balancer, BalancerOptions, ListenInfo, NodeUpdate } from './balancer.js'
+export type {
+  AdminConfig, AlgorithmName, BalancerConfig, Duration, EngineName, HealthCheckConfig, KeepAliveConfig,
+  ListenAddress, LogConfig, LogLevel, NodeState, StickyConfig, TimeoutsConfig, UpstreamConfig
+} from './config/types.js'
+export { resolveConfig, parseDuration, parseListen, ALGORITHMS, ENGINES } from './config/resolve.js'
+export type { ResolvedConfig, ResolvedUpstream, ResolveOptions } from './config/resolve.js'
+export { loadConfigFile } from './config/load.js'
+export { TetherBalancerError, errorCodes, formatIssue } from './errors.js'
+export type { ConfigIssue, ErrorCode, ErrorDefinition } from './errors.js'
+export { createAlgorithm, WeightedRoundRobin, LeastConnections, IpHash } from './algorithms/index.js'
+export type { Algorithm, Candidate, PickContext } from './algorithms/index.js'
+export { createEngine } from './engines/index.js'
+export type { Engine, EngineOptions, ForwardRequest, ResponseSink, UpgradeSink, UpstreamExchange, UpstreamTarget, FailurePhase, BodyKind } from './engines/engine.js'
+export { StickyCodec } from './sticky.js'
+export type { StickyMatch } from './sticky.js'
+export { hashKeyForAddress, normalizeAddress, TrustedProxies } from './net/address.js'
+export type { NodeSnapshot, NodeTransition } from './pool/pool.js'
+export type { NodeHealth, NodeStatus } from './pool/node.js'
+export type { Route } from './proxy/routing.js'

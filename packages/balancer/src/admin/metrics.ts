@@ -1,0 +1,111 @@
+/**
+ * Prometheus metrics on the balancer's own prom-client Registry (never the global one, so
+ * that an app embedding the balancer keeps its metrics apart). Per-request counts live as
+ * plain numbers on the nodes and are read at scrape time; only the latency histogram is
+ * updated per request.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ErrorCode } from '../errors.js'
+import type { UpstreamNode } from '../pool/node.js'
+import type { NodeTransition } from '../pool/pool.js'
+import type { Route } from '../proxy/routing.js'
+
+const PREFIX = 'tether_balancer_'
+
+/**
+ * The balancer's metrics.
+ *
+ * @example
+ * ```ts
+ * const metrics = new BalancerMetrics(() => pool.nodes)
+ * await metrics.registry.metrics() // Prometheus text format
+ * ```
+ */
+export class BalancerMetrics {
+  readonly registry = new Registry()
+  readonly routes: Record<Route, number> = { sticky: 0, new: 0, moved: 0 }
+  retries = 0
+  readonly #errors = new Map<ErrorCode, number>()
+  readonly #latency: Histogram<'node'>
+  readonly #transitions: Counter<'node' | 'change'>
+
+  constructor (nodes: () => readonly UpstreamNode[]) {
+    const registers = [this.registry]
+    const perNode = (read: (n: UpstreamNode) => number) => function (this: Counter<'node'> | Gauge<'node'>): void {
+      this.reset()
+      for (const n of nodes()) (this as Gauge<'node'>).set(n.labels, read(n))
+    }
+    const counterOf = (read: (n: UpstreamNode) => number) => function (this: Counter<'node'>): void {
+      this.reset()
+      for (const n of nodes()) this.inc(n.labels, read(n))
+    }
+    new Counter({ name: `${PREFIX}requests_total`, help: 'Requests (attempts) sent to each upstream node.', labelNames: ['node'], registers, collect: counterOf((n) => n.requests) })
+    new Counter({ name: `${PREFIX}errors_total`, help: 'Failed attempts per node: connect, reset, timeout or invalid response.', labelNames: ['node'], registers, collect: counterOf((n) => n.errors) })
+    new Gauge({ name: `${PREFIX}active_connections`, help: 'Requests and WebSocket tunnels in flight to each node.', labelNames: ['node'], registers, collect: perNode((n) => n.active) })
+    new Gauge({ name: `${PREFIX}node_up`, help: '1 when the node is healthy (active and passive checks), else 0.', labelNames: ['node'], registers, collect: perNode((n) => n.health(performance.now()) === 'up' ? 1 : 0) })
+    new Gauge({ name: `${PREFIX}node_weight`, help: 'Current weight of each node.', labelNames: ['node'], registers, collect: perNode((n) => n.weight) })
+    new Gauge({
+      name: `${PREFIX}node_state`,
+      help: 'Administrative state of each node: 1 for the current state.',
+      labelNames: ['node', 'state'],
+      registers,
+      collect (this: Gauge<'node' | 'state'>) {
+        this.reset()
+        for (const n of nodes()) for (const state of ['active', 'drain', 'maint'] as const) this.set({ node: n.name, state }, n.state === state ? 1 : 0)
+      }
+    })
+    this.#transitions = new Counter({ name: `${PREFIX}node_changes_total`, help: 'Changes of node health, state, weight or membership.', labelNames: ['node', 'change'], registers })
+    this.#latency = new Histogram({
+      name: `${PREFIX}upstream_latency_seconds`,
+      help: 'Time from sending a request to a node to receiving its response headers.',
+      labelNames: ['node'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers
+    })
+    const routes = this.routes
+    new Counter({
+      name: `${PREFIX}routes_total`,
+      help: 'How requests found their node: sticky cookie, new (algorithm), or moved (failover).',
+      labelNames: ['route'],
+      registers,
+      collect (this: Counter<'route'>) {
+        this.reset()
+        for (const route of ['sticky', 'new', 'moved'] as const) this.inc({ route }, routes[route])
+      }
+    })
+    const self = this
+    new Counter({
+      name: `${PREFIX}retries_total`,
+      help: 'Requests retried on another node after a safe-to-retry failure.',
+      registers,
+      collect (this: Counter) { this.reset(); this.inc(self.retries) }
+    })
+    const errors = this.#errors
+    new Counter({
+      name: `${PREFIX}error_responses_total`,
+      help: 'Error answers the balancer itself sent, by code.',
+      labelNames: ['code'],
+      registers,
+      collect (this: Counter<'code'>) {
+        this.reset()
+        for (const [code, n] of errors) this.inc({ code }, n)
+      }
+    })
+    collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
+  }
+
+  /** Response-head latency of one attempt, in milliseconds. */
+  observeLatency (node: UpstreamNode, ms: number): void {
+    this.#latency.observe(node.labels, ms / 1000)
+  }
+
+  /** Count an error answer sent to a client. */
+  errorResponse (code: ErrorCode): void {
+    this.#errors.set(code, (this.#errors.get(code) ?? 0) + 1)
+  }
+
+  /** Count a node change. */
+  transition (t: NodeTransition): void {
+    this.#transitions.inc({ node: t.node, change: `${t.field}:${t.to}` })
+  }
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * The `tether-balancer` command. Exit status: 0 after a clean stop, 1 on a runtime failure
+ * (such as a port in use), 2 on a configuration or usage error.
+ */
+import { readFileSync } from 'node:fs'
+import { createBalancer, type Balancer } from './balancer.js'
+import { loadConfigFile } from './config/load.js'
+import { resolveConfig } from './config/resolve.js'
+import { TetherBalancerError, formatIssue } from './errors.js'
+import { USAGE, mergeConfig, parseFlags, type CliOptions } from './cli/flags.js'
+
+const EXIT_RUNTIME = 1
+const EXIT_CONFIG = 2
+
+function fail (err: unknown): never {
+  if (err instanceof TetherBalancerError) {
+    const lines = err.issues.length > 0 ? err.issues.map(formatIssue) : [err.message]
+    for (const line of lines) process.stderr.write(`tether-balancer: ${line} [${err.code}]\n`)
+    const config = err.code === 'TETHER_ERR_CONFIG_INVALID' || err.code === 'TETHER_ERR_CONFIG_FILE' || err.code === 'TETHER_ERR_CLI_USAGE'
+    process.exit(config ? EXIT_CONFIG : EXIT_RUNTIME)
+  }
+  process.stderr.write(`tether-balancer: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(EXIT_RUNTIME)
+}
+
+async function readConfig (cli: CliOptions): Promise<unknown> {
+  const base = cli.configFile === undefined ? {} : await loadConfigFile(cli.configFile)
+  return mergeConfig(base, cli.overrides)
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+async function main (): Promise<void> {
+  let cli: CliOptions
+  try {
+    cli = parseFlags(process.argv.slice(2), process.env)
+  } catch (err) {
+    fail(err)
+  }
+  if (cli.help) { process.stdout.write(`${USAGE}\n`); return }
+  if (cli.version) { process.stdout.write(`${version()}\n`); return }
+
+  let balancer: Balancer
+  try {
+    const raw = await readConfig(cli)
+    if (cli.check) {
+      const resolved = resolveConfig(raw, cli.configFile === undefined ? {} : { file: cli.configFile })
+      const shown = { ...resolved, sticky: { ...resolved.sticky, secrets: resolved.sticky.secrets.map(() => '<hidden>') }, admin: resolved.admin === null ? null : { ...resolved.admin, token: resolved.admin.token === null ? null : '<hidden>' } }
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\nconfiguration OK\n`)
+      return
+    }
+    balancer = createBalancer(raw, cli.configFile === undefined ? {} : { configFile: cli.configFile })
+    await balancer.listen()
+  } catch (err) {
+    fail(err)
+  }
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) {
+      balancer.log.warn({ signal }, 'second signal: exiting now')
+      process.exit(EXIT_RUNTIME)
+    }
+    stopping = true
+    balancer.log.info({ signal }, 'stopping: no new connections, finishing in-flight requests')
+    balancer.close().then(() => process.exit(0), (err: unknown) => {
+      balancer.log.error({ err }, 'error while stopping')
+      process.exit(EXIT_RUNTIME)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => {
+    if (stopping) return
+    readConfig(cli).then((raw) => {
+      balancer.reload(raw, cli.configFile === undefined ? {} : { configFile: cli.configFile })
+    }).catch((err: unknown) => {
+      const issues = err instanceof TetherBalancerError && err.issues.length > 0 ? err.issues.map(formatIssue) : [(err as Error).message]
+      balancer.log.error({ code: 'TETHER_ERR_RELOAD', cause: err instanceof TetherBalancerError ? err.code : undefined, issues }, 'reload rejected: the previous configuration stays in force')
+    })
+  })
+}
+
+main().catch(fail)

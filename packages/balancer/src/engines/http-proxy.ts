@@ -1,0 +1,233 @@
+/**
+ * The baseline engine: http-proxy (the design card's choice) with keep-alive agents. Kept
+ * selectable for comparison; see docs/benchmarks.md for how it measures against h1.
+ *
+ * Two things http-proxy cannot do are done around it:
+ * - It pipes the request body into the upstream request at once, so a connect failure would
+ *   consume the body and rule out the retry. The body goes through a gate that opens only once
+ *   the upstream socket is connected.
+ * - Its `ws()` writes the 101 itself, so it can neither add the sticky cookie nor let the
+ *   balancer retry after a connect failure. Upgrades therefore use `node:http` directly, as
+ *   http-proxy does internally.
+ *
+ * It also leaks the upstream request when the client aborts (a documented bug); `abort()`
+ * destroys it explicitly.
+ */
+import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { PassThrough } from 'node:stream'
+import httpProxy from 'http-proxy'
+import {
+  UpstreamError,
+  type Engine, type EngineOptions, type FailurePhase, type ForwardRequest, type ResponseSink,
+  type UpgradeSink, type UpstreamExchange, type UpstreamTarget
+} from './engine.js'
+
+const MAX_DECLINED_BODY = 64 * 1024
+
+/** Flat header list to the object node:http and http-proxy take (repeated names joined). */
+function toObject (flat: readonly string[]): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = {}
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase()
+    const value = flat[i + 1] as string
+    const prev = out[name]
+    if (prev === undefined) out[name] = value
+    else if (name === 'cookie') out[name] = `${prev as string}; ${value}`
+    else out[name] = Array.isArray(prev) ? [...prev, value] : [prev, value]
+  }
+  return out
+}
+
+function classify (err: NodeJS.ErrnoException, connected: boolean, responded: boolean, timedOut: boolean): { code: string, phase: FailurePhase } {
+  if (!connected) return { code: timedOut ? 'UPSTREAM_CONNECT_TIMEOUT' : err.code ?? 'ECONNECT', phase: 'connect' }
+  if (timedOut) return { code: 'UPSTREAM_TIMEOUT', phase: responded ? 'response' : 'timeout' }
+  if (err.code?.startsWith('HPE_') === true) return { code: 'UPSTREAM_PROTOCOL', phase: 'response' }
+  return { code: err.code ?? 'UPSTREAM_RESET', phase: responded ? 'response' : 'request' }
+}
+
+/** State of one forwarded request. */
+class Attempt implements UpstreamExchange {
+  proxyReq: ClientRequest | null = null
+  proxyRes: IncomingMessage | null = null
+  connected = false
+  responded = false
+  timedOut = false
+  done = false
+  timer: NodeJS.Timeout | null = null
+  /** The body's way into http-proxy, opened once connected; null without a body. */
+  gate: PassThrough | null = null
+
+  constructor (readonly target: UpstreamTarget, readonly request: ForwardRequest, readonly sink: ResponseSink) {}
+
+  abort (): void {
+    if (this.done) return
+    this.done = true
+    this.clearTimer()
+    this.proxyReq?.destroy()
+    this.proxyRes?.destroy()
+  }
+
+  resume (): void { this.proxyRes?.resume() }
+
+  clearTimer (): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  fail (err: NodeJS.ErrnoException): void {
+    if (this.done) return
+    this.done = true
+    this.clearTimer()
+    const { code, phase } = classify(err, this.connected, this.responded, this.timedOut)
+    this.sink.onError(new UpstreamError(`${this.target.name}: ${err.message}`, code, phase), phase)
+  }
+}
+
+/**
+ * The http-proxy engine.
+ *
+ * @example
+ * ```ts
+ * const engine = new HttpProxyEngine({ connectTimeout: 3000, responseTimeout: 60000, maxIdle: 128, keepAliveTimeout: 4000 })
+ * ```
+ */
+export class HttpProxyEngine implements Engine {
+  readonly name = 'http-proxy' as const
+  readonly #options: EngineOptions
+  readonly #agent: Agent
+  readonly #proxy: httpProxy
+  readonly #attempts = new WeakMap<IncomingMessage, Attempt>()
+  #closed = false
+
+  constructor (options: EngineOptions) {
+    this.#options = options
+    this.#agent = new Agent({ keepAlive: true, maxFreeSockets: options.maxIdle, timeout: options.keepAliveTimeout, scheduling: 'lifo' })
+    this.#proxy = httpProxy.createProxyServer({ agent: this.#agent, selfHandleResponse: true, xfwd: false, prependPath: false })
+    this.#proxy.on('proxyReq', (proxyReq, req) => this.#onProxyReq(proxyReq, req))
+    this.#proxy.on('proxyRes', (proxyRes, req) => this.#onProxyRes(proxyRes, req))
+    // Errors arrive through the per-call callback; keep the emitter from throwing.
+    this.#proxy.on('error', () => {})
+  }
+
+  request (target: UpstreamTarget, request: ForwardRequest, sink: ResponseSink): UpstreamExchange {
+    const attempt = new Attempt(target, request, sink)
+    if (this.#closed) {
+      queueMicrotask(() => attempt.fail(Object.assign(new Error('engine closed'), { code: 'ENGINE_CLOSED' })))
+      return attempt
+    }
+    const req = request.body
+    this.#attempts.set(req, attempt)
+    // http-proxy copies req.headers into the upstream request: hand it exactly ours.
+    req.headers = toObject(request.headers)
+    if (request.bodyKind !== 'none') attempt.gate = new PassThrough()
+    // With selfHandleResponse http-proxy never writes to the response; the sink gets it instead.
+    const detached = { finished: false } as unknown as ServerResponse
+    this.#proxy.web(req, detached, { target: `http://${target.authority}`, buffer: attempt.gate ?? undefined }, (err) => attempt.fail(err as NodeJS.ErrnoException))
+    return attempt
+  }
+
+  #onProxyReq (proxyReq: ClientRequest, req: IncomingMessage): void {
+    const attempt = this.#attempts.get(req)
+    if (attempt === undefined) return
+    attempt.proxyReq = proxyReq
+    if (attempt.done) { proxyReq.destroy(); return }
+    const socket = proxyReq.socket as Socket | null
+    const armResponseTimer = (): void => {
+      attempt.connected = true
+      attempt.clearTimer()
+      attempt.timer = setTimeout(() => { attempt.timedOut = true; proxyReq.destroy(new Error('response timeout')) }, this.#options.responseTimeout)
+      if (attempt.gate !== null && !attempt.done) req.pipe(attempt.gate)
+    }
+    if (socket !== null && socket.connecting) {
+      attempt.timer = setTimeout(() => { attempt.timedOut = true; proxyReq.destroy(new Error('connect timeout')) }, this.#options.connectTimeout)
+      socket.once('connect', armResponseTimer)
+    } else {
+      armResponseTimer()
+    }
+  }
+
+  #onProxyRes (proxyRes: IncomingMessage, req: IncomingMessage): void {
+    const attempt = this.#attempts.get(req)
+    if (attempt === undefined || attempt.done) { proxyRes.destroy(); return }
+    this.#attempts.delete(req)
+    attempt.proxyRes = proxyRes
+    attempt.responded = true
+    const sink = attempt.sink
+    sink.onHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage ?? '', proxyRes.rawHeaders)
+    // The response timeout now bounds idleness between body reads.
+    attempt.clearTimer()
+    const timer = setTimeout(() => { attempt.timedOut = true; proxyRes.destroy(new Error('body timeout')) }, this.#options.responseTimeout)
+    attempt.timer = timer
+    proxyRes.on('data', (chunk: Buffer) => {
+      if (attempt.done) return
+      timer.refresh()
+      if (!sink.onData(chunk)) proxyRes.pause()
+    })
+    proxyRes.on('end', () => {
+      if (attempt.done) return
+      attempt.done = true
+      attempt.clearTimer()
+      sink.onEnd()
+    })
+    proxyRes.on('error', (err: NodeJS.ErrnoException) => attempt.fail(err))
+    proxyRes.on('aborted', () => attempt.fail(Object.assign(new Error('upstream aborted the response'), { code: 'UPSTREAM_RESET' })))
+  }
+
+  upgrade (target: UpstreamTarget, request: ForwardRequest, protocol: string, sink: UpgradeSink): void {
+    const headers = [...request.headers, 'connection', 'upgrade', 'upgrade', protocol]
+    let connected = false
+    let done = false
+    const finish = (err: NodeJS.ErrnoException | null, timedOut = false): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      if (err === null) return
+      const { code, phase } = classify(err, connected, false, timedOut)
+      sink.onError(new UpstreamError(`${target.name}: ${err.message}`, code, phase), phase)
+    }
+    const req = httpRequest({ host: target.host, port: target.port, method: request.method, path: request.path, headers: toObject(headers), agent: false })
+    let timer = setTimeout(() => { req.destroy(); finish(new Error('connect timeout'), true) }, this.#options.connectTimeout)
+    req.on('socket', (socket: Socket) => {
+      socket.once('connect', () => {
+        connected = true
+        clearTimeout(timer)
+        timer = setTimeout(() => { req.destroy(); finish(new Error('upgrade timeout'), true) }, this.#options.responseTimeout)
+      })
+    })
+    req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (done) { socket.destroy(); return }
+      finish(null)
+      sink.onUpgrade(res.statusMessage ?? 'Switching Protocols', res.rawHeaders, socket, head)
+    })
+    req.on('response', (res: IncomingMessage) => {
+      const body: Buffer[] = []
+      let bytes = 0
+      res.on('data', (chunk: Buffer) => { bytes += chunk.length; if (bytes <= MAX_DECLINED_BODY) body.push(chunk) })
+      res.on('end', () => {
+        if (done) return
+        finish(null)
+        req.destroy()
+        if (bytes > MAX_DECLINED_BODY) sink.onError(new UpstreamError(`${target.name} declined the upgrade with a body too large`, 'UPSTREAM_PROTOCOL', 'response'), 'response')
+        else sink.onResponse(res.statusCode ?? 502, res.statusMessage ?? '', res.rawHeaders, Buffer.concat(body))
+      })
+      res.on('error', (err: NodeJS.ErrnoException) => finish(err))
+    })
+    req.on('error', (err: NodeJS.ErrnoException) => finish(err))
+    req.end()
+  }
+
+  release (): void {
+    // The shared agent keeps idle sockets per host:port and times them out on its own.
+  }
+
+  retire (graceMs: number): void {
+    setTimeout(() => { this.close().catch(() => {}) }, graceMs).unref()
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#agent.destroy()
+    this.#proxy.close()
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The undici engine: one undici `Pool` per node, driven through `dispatch` with a raw handler
+ * (no `request()` promise, no response stream), which is the fastest way to use undici as a
+ * proxy client. Kept selectable as a maintained, well-tested alternative to h1.
+ */
+import { Pool } from 'undici'
+import type { Duplex } from 'node:stream'
+import {
+  UpstreamError,
+  type Engine, type EngineOptions, type FailurePhase, type ForwardRequest, type ResponseSink,
+  type UpgradeSink, type UpstreamExchange, type UpstreamTarget
+} from './engine.js'
+
+const MAX_DECLINED_BODY = 64 * 1024
+
+function toStrings (raw: Buffer[] | string[] | null): string[] {
+  if (raw === null) return []
+  const out = new Array<string>(raw.length)
+  for (let i = 0; i < raw.length; i++) {
+    const item = raw[i] as Buffer | string
+    out[i] = typeof item === 'string' ? item : item.toString('latin1')
+  }
+  return out
+}
+
+function phaseOf (err: Error & { code?: string }, connected: boolean, headers: boolean): FailurePhase {
+  if (!connected) return 'connect'
+  if (err.code === 'UND_ERR_HEADERS_TIMEOUT') return 'timeout'
+  return headers ? 'response' : 'request'
+}
+
+function wrap (err: Error & { code?: string }, target: UpstreamTarget, phase: FailurePhase): UpstreamError {
+  const code = err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT'
+    ? 'UPSTREAM_TIMEOUT'
+    : err.code === 'HPE_INVALID_CONSTANT' || (err.code?.startsWith('HPE_') ?? false) ? 'UPSTREAM_PROTOCOL' : err.code ?? 'UPSTREAM_RESET'
+  return new UpstreamError(`${target.name}: ${err.message}`, code, phase)
+}
+
+/** Handler for one dispatched request (undici's classic handler interface). */
+class Handler implements UpstreamExchange {
+  #abort: ((err?: Error) => void) | null = null
+  #resume: (() => void) | null = null
+  #connected = false
+  #headers = false
+  #done = false
+
+  constructor (readonly target: UpstreamTarget, readonly sink: ResponseSink) {}
+
+  abort (): void {
+    if (this.#done) return
+    this.#done = true
+    this.#abort?.(new UpstreamError('client went away', 'CLIENT_ABORTED', 'response'))
+  }
+
+  resume (): void { this.#resume?.() }
+
+  onConnect (abort: (err?: Error) => void): void {
+    this.#abort = abort
+    this.#connected = true
+    if (this.#done) abort(new UpstreamError('client went away', 'CLIENT_ABORTED', 'response'))
+  }
+
+  onHeaders (status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200 || this.#done) return true
+    this.#resume = resume
+    this.#headers = true
+    this.sink.onHead(status, statusText, toStrings(raw))
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    if (this.#done) return true
+    return this.sink.onData(chunk)
+  }
+
+  onComplete (): void {
+    if (this.#done) return
+    this.#done = true
+    this.sink.onEnd()
+  }
+
+  onError (err: Error & { code?: string }): void {
+    if (this.#done) return
+    this.#done = true
+    const phase = phaseOf(err, this.#connected, this.#headers)
+    const error = wrap(err, this.target, phase)
+    this.sink.onError(error, error.phase)
+  }
+}
+
+/** Handler for an upgrade: 101 → onUpgrade, anything else is collected and passed on. */
+class UpgradeHandler {
+  #connected = false
+  #status = 0
+  #reason = ''
+  #headers: string[] = []
+  #body: Buffer[] = []
+  #bytes = 0
+  #done = false
+
+  constructor (readonly target: UpstreamTarget, readonly sink: UpgradeSink) {}
+
+  onConnect (): void { this.#connected = true }
+
+  onUpgrade (_status: number, raw: Buffer[] | string[] | null, socket: Duplex): void {
+    if (this.#done) { socket.destroy(); return }
+    this.#done = true
+    this.sink.onUpgrade('Switching Protocols', toStrings(raw), socket, Buffer.alloc(0))
+  }
+
+  onHeaders (status: number, raw: Buffer[], _resume: () => void, statusText: string): boolean {
+    if (status >= 200) {
+      this.#status = status
+      this.#reason = statusText
+      this.#headers = toStrings(raw)
+    }
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    this.#bytes += chunk.length
+    if (this.#bytes <= MAX_DECLINED_BODY) this.#body.push(chunk)
+    return true
+  }
+
+  onComplete (): void {
+    if (this.#done) return
+    this.#done = true
+    if (this.#bytes > MAX_DECLINED_BODY) {
+      this.sink.onError(new UpstreamError(`${this.target.name} declined the upgrade with a body too large`, 'UPSTREAM_PROTOCOL', 'response'), 'response')
+      return
+    }
+    this.sink.onResponse(this.#status, this.#reason, this.#headers, Buffer.concat(this.#body))
+  }
+
+  onError (err: Error & { code?: string }): void {
+    if (this.#done) return
+    this.#done = true
+    const phase = phaseOf(err, this.#connected, this.#status !== 0)
+    const error = wrap(err, this.target, phase)
+    this.sink.onError(error, error.phase)
+  }
+}
+
+/**
+ * The undici engine.
+ *
+ * @example
+ * ```ts
+ * const engine = new UndiciEngine({ connectTimeout: 3000, responseTimeout: 60000, maxIdle: 128, keepAliveTimeout: 4000 })
+ * ```
+ */
+export class UndiciEngine implements Engine {
+  readonly name = 'undici' as const
+  readonly #options: EngineOptions
+  readonly #pools = new Map<UpstreamTarget, Pool>()
+  #closed = false
+
+  constructor (options: EngineOptions) {
+    this.#options = options
+  }
+
+  #pool (target: UpstreamTarget): Pool {
+    let pool = this.#pools.get(target)
+    if (pool === undefined) {
+      const o = this.#options
+      pool = new Pool(`http://${target.authority}`, {
+        connections: null,
+        pipelining: 1,
+        connectTimeout: o.connectTimeout,
+        headersTimeout: o.responseTimeout,
+        bodyTimeout: o.responseTimeout,
+        keepAliveTimeout: o.keepAliveTimeout,
+        keepAliveMaxTimeout: o.keepAliveTimeout
+      })
+      // Connection errors reach each request's handler; the pool's own event needs a listener.
+      pool.on('connectionError', () => {})
+      this.#pools.set(target, pool)
+    }
+    return pool
+  }
+
+  request (target: UpstreamTarget, request: ForwardRequest, sink: ResponseSink): UpstreamExchange {
+    const handler = new Handler(target, sink)
+    if (this.#closed) {
+      queueMicrotask(() => handler.onError(new UpstreamError('engine closed', 'ENGINE_CLOSED', 'connect')))
+      return handler
+    }
+    this.#pool(target).dispatch({
+      path: request.path,
+      method: request.method,
+      headers: request.headers as string[],
+      body: request.bodyKind === 'none' ? null : request.body,
+      reset: false
+    }, handler)
+    return handler
+  }
+
+  upgrade (target: UpstreamTarget, request: ForwardRequest, protocol: string, sink: UpgradeSink): void {
+    this.#pool(target).dispatch({
+      path: request.path,
+      method: request.method,
+      headers: request.headers as string[],
+      upgrade: protocol
+    }, new UpgradeHandler(target, sink))
+  }
+
+  release (target: UpstreamTarget): void {
+    const pool = this.#pools.get(target)
+    if (pool === undefined) return
+    this.#pools.delete(target)
+    // close() lets in-flight requests finish, then closes the connections.
+    pool.close().catch(() => {})
+  }
+
+  retire (graceMs: number): void {
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    for (const pool of pools) pool.close().catch(() => {})
+    setTimeout(() => { for (const pool of pools) pool.destroy().catch(() => {}) }, graceMs).unref()
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    await Promise.all(pools.map((p) => p.destroy().catch(() => {})))
+  }
+}

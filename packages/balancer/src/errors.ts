@@ -1,0 +1,191 @@
+/**
+ * The one registry of every error a user of `@tether/balancer` can see. Codes are API: they
+ * appear in logs, in the bodies of error responses, in the admin API and in the CLI's output,
+ * and they never change meaning. `test/errors.test.ts` lists them.
+ */
+
+/** What the registry knows about one code. */
+export interface ErrorDefinition {
+  /** HTTP status sent to a client or admin caller, when the error answers a request. */
+  readonly status: number | undefined
+  /** Default message: says what happened and, where it helps, what to do. */
+  readonly message: string
+}
+
+/**
+ * Every error code, with its HTTP status and default message.
+ *
+ * @example
+ * ```ts
+ * import { errorCodes } from '@tether/balancer'
+ * errorCodes.TETHER_ERR_NO_UPSTREAM.status // 503
+ * ```
+ */
+export const errorCodes = {
+  TETHER_ERR_CONFIG_INVALID: {
+    status: undefined,
+    message: 'the configuration is invalid'
+  },
+  TETHER_ERR_CONFIG_FILE: {
+    status: undefined,
+    message: 'the configuration file cannot be read or parsed'
+  },
+  TETHER_ERR_CLI_USAGE: {
+    status: undefined,
+    message: 'bad command-line arguments; run tether-balancer --help'
+  },
+  TETHER_ERR_LISTEN: {
+    status: undefined,
+    message: 'cannot listen on the configured address (in use, or not allowed)'
+  },
+  TETHER_ERR_NOT_LISTENING: {
+    status: undefined,
+    message: 'the balancer is closed or closing'
+  },
+  TETHER_ERR_RELOAD: {
+    status: undefined,
+    message: 'the new configuration was rejected; the previous one stays in force'
+  },
+  TETHER_ERR_NO_UPSTREAM: {
+    status: 503,
+    message: 'no upstream node is available'
+  },
+  TETHER_ERR_UPSTREAM_CONNECT: {
+    status: 503,
+    message: 'could not connect to any upstream node'
+  },
+  TETHER_ERR_UPSTREAM_RESET: {
+    status: 502,
+    message: 'the upstream node closed the connection before it answered'
+  },
+  TETHER_ERR_UPSTREAM_PROTOCOL: {
+    status: 502,
+    message: 'the upstream node sent an invalid HTTP response'
+  },
+  TETHER_ERR_UPSTREAM_TIMEOUT: {
+    status: 504,
+    message: 'the upstream node did not answer in time'
+  },
+  TETHER_ERR_CLIENT_HEADER_TIMEOUT: {
+    status: 408,
+    message: 'the request headers did not arrive in time'
+  },
+  TETHER_ERR_CLIENT_BAD_REQUEST: {
+    status: 400,
+    message: 'the request is not valid HTTP'
+  },
+  TETHER_ERR_CLIENT_HEADERS_TOO_LARGE: {
+    status: 431,
+    message: 'the request headers are too large'
+  },
+  TETHER_ERR_CLIENT_ABORTED: {
+    status: undefined,
+    message: 'the client went away before the response was complete'
+  },
+  TETHER_ERR_ADMIN_UNAUTHORIZED: {
+    status: 401,
+    message: 'the admin API needs a valid bearer token'
+  },
+  TETHER_ERR_ADMIN_FORBIDDEN_HOST: {
+    status: 403,
+    message: 'the Host header is not allowed on the admin API (set admin.allowedHosts or a token)'
+  },
+  TETHER_ERR_ADMIN_NOT_FOUND: {
+    status: 404,
+    message: 'no such admin route'
+  },
+  TETHER_ERR_ADMIN_METHOD: {
+    status: 405,
+    message: 'method not allowed on this admin route'
+  },
+  TETHER_ERR_ADMIN_BAD_REQUEST: {
+    status: 400,
+    message: 'the admin request is invalid: send JSON such as {"state":"drain"} with content-type application/json'
+  },
+  TETHER_ERR_UNKNOWN_NODE: {
+    status: 404,
+    message: 'no upstream node has this name'
+  },
+  TETHER_ERR_INVALID_NODE_UPDATE: {
+    status: 400,
+    message: 'state must be active, drain or maint, and weight an integer from 1 to 10000'
+  }
+} as const satisfies Record<string, ErrorDefinition>
+
+/** A stable error code, such as `TETHER_ERR_NO_UPSTREAM`. */
+export type ErrorCode = keyof typeof errorCodes
+
+/** One problem found in a configuration: where it is, what it held, what is wrong. */
+export interface ConfigIssue {
+  /** Path of the field, such as `upstreams[1].weight`. */
+  readonly field: string
+  /** The value found there (`undefined` when the field is missing). */
+  readonly value: unknown
+  /** What the field must be. */
+  readonly problem: string
+  /** The file the value came from, or `undefined` for programmatic configs and flags. */
+  readonly file: string | undefined
+}
+
+// Symbol.for so that `instanceof` holds when two copies of the package are installed.
+const kTetherError = Symbol.for('tether.balancer.error')
+
+/**
+ * The error class behind every code in {@link errorCodes}.
+ *
+ * @example
+ * ```ts
+ * import { createBalancer, TetherBalancerError } from '@tether/balancer'
+ * try {
+ *   createBalancer({ upstreams: [] })
+ * } catch (err) {
+ *   if (err instanceof TetherBalancerError) console.error(err.code, err.issues)
+ * }
+ * ```
+ */
+export class TetherBalancerError extends Error {
+  /** The stable code. */
+  readonly code: ErrorCode
+  /** HTTP status, when this error answers a request. */
+  readonly status: number | undefined
+  /** For configuration errors: every problem found, in order. */
+  readonly issues: readonly ConfigIssue[]
+
+  constructor (code: ErrorCode, message?: string, options?: { cause?: unknown, issues?: readonly ConfigIssue[] }) {
+    super(message ?? errorCodes[code].message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'TetherBalancerError'
+    this.code = code
+    this.status = errorCodes[code].status
+    this.issues = options?.issues ?? []
+  }
+
+  get [kTetherError] (): true { return true }
+
+  static override [Symbol.hasInstance] (value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kTetherError] === true
+  }
+}
+
+/**
+ * Render one configuration issue as the one line the CLI prints: file, field, value, problem.
+ *
+ * @example
+ * ```ts
+ * formatIssue({ file: 'lb.yaml', field: 'upstreams[0].weight', value: 0, problem: 'must be an integer from 1 to 10000' })
+ * // "lb.yaml: upstreams[0].weight: must be an integer from 1 to 10000 (got 0)"
+ * ```
+ */
+export function formatIssue (issue: ConfigIssue): string {
+  const where = issue.file === undefined ? '' : `${issue.file}: `
+  const got = issue.value === undefined ? 'missing' : `got ${safeJson(issue.value)}`
+  return `${where}${issue.field}: ${issue.problem} (${got})`
+}
+
+function safeJson (value: unknown): string {
+  try {
+    const text = JSON.stringify(value) ?? String(value)
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text
+  } catch {
+    return String(value)
+  }
+}

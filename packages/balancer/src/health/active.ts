@@ -1,0 +1,111 @@
+/**
+ * Active HTTP health checks, like HAProxy's `option httpchk` with `inter`, `rise` and `fall`:
+ * a GET on a fresh connection (so a check never waits behind traffic, nor keeps a dead
+ * connection alive), 2xx or 3xx within the timeout is a success. Checks of one node never
+ * overlap: the next is scheduled when the previous one ends. The checker only measures; the
+ * pool applies rise and fall.
+ */
+import { request } from 'node:http'
+import { performance } from 'node:perf_hooks'
+import type { ResolvedHealthCheck } from '../config/resolve.js'
+import type { CheckResult, UpstreamNode } from '../pool/node.js'
+
+/**
+ * Run one check against `node`.
+ *
+ * @example
+ * ```ts
+ * const result = await checkOnce(node, { path: '/health', timeout: 1000 })
+ * result.ok // true for a 2xx or 3xx
+ * ```
+ */
+export function checkOnce (node: UpstreamNode, settings: Pick<ResolvedHealthCheck, 'path' | 'timeout'>): Promise<CheckResult> {
+  const at = Date.now()
+  const t0 = performance.now()
+  return new Promise((resolve) => {
+    let done = false
+    const finish = (status: number | null, error: string | null): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      const ok = error === null && status !== null && status >= 200 && status < 400
+      resolve({ at, ok, status, error: ok ? null : error ?? `status ${String(status)}`, durationMs: Math.round((performance.now() - t0) * 10) / 10 })
+    }
+    const req = request({
+      host: node.host,
+      port: node.port,
+      path: settings.path,
+      method: 'GET',
+      agent: false,
+      headers: { host: node.authority, 'user-agent': 'tether-balancer-health', connection: 'close' }
+    }, (res) => {
+      res.on('error', () => finish(res.statusCode ?? null, 'response aborted'))
+      res.on('end', () => finish(res.statusCode ?? null, null))
+      res.resume()
+    })
+    // One deadline for connect, headers and body together.
+    const timer = setTimeout(() => {
+      finish(null, `timeout after ${settings.timeout} ms`)
+      req.destroy()
+    }, settings.timeout)
+    req.on('error', (err: NodeJS.ErrnoException) => finish(null, err.code ?? err.message))
+    req.end()
+  })
+}
+
+/**
+ * Schedules checks for every node.
+ *
+ * @example
+ * ```ts
+ * const checker = new ActiveHealthChecker(settings, (node, result) => pool.reportCheck(node, result))
+ * checker.sync(pool.nodes)
+ * checker.stop()
+ * ```
+ */
+export class ActiveHealthChecker {
+  #settings: ResolvedHealthCheck
+  readonly #report: (node: UpstreamNode, result: CheckResult) => void
+  readonly #timers = new Map<UpstreamNode, NodeJS.Timeout>()
+  #stopped = false
+
+  constructor (settings: ResolvedHealthCheck, report: (node: UpstreamNode, result: CheckResult) => void) {
+    this.#settings = settings
+    this.#report = report
+  }
+
+  /** Check exactly `nodes` from now on: start new ones, stop those that left. */
+  sync (nodes: readonly UpstreamNode[], settings: ResolvedHealthCheck = this.#settings): void {
+    const changed = settings !== this.#settings
+    this.#settings = settings
+    const wanted = new Set(settings.enabled ? nodes : [])
+    for (const [node, timer] of this.#timers) {
+      if (!wanted.has(node) || changed) { clearTimeout(timer); this.#timers.delete(node) }
+    }
+    if (this.#stopped) return
+    for (const node of wanted) {
+      // Spread first checks over a short window so that N nodes are not probed in one burst.
+      if (!this.#timers.has(node)) this.#schedule(node, Math.random() * Math.min(settings.interval, 250))
+    }
+  }
+
+  stop (): void {
+    this.#stopped = true
+    for (const timer of this.#timers.values()) clearTimeout(timer)
+    this.#timers.clear()
+  }
+
+  #schedule (node: UpstreamNode, delay: number): void {
+    const timer = setTimeout(() => {
+      const settings = this.#settings
+      checkOnce(node, settings).then((result) => {
+        // Dropped by sync() or stop() while the check ran: discard the result.
+        if (this.#timers.get(node) !== timer) return
+        this.#report(node, result)
+        this.#schedule(node, settings.interval)
+      }, () => {})
+    }, delay)
+    timer.unref()
+    this.#timers.set(node, timer)
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * The pool owns the nodes' lifecycle: membership (and reloads), administrative state, active
+ * and passive health, in-flight counts, and which nodes each request may use. Algorithms only
+ * choose among the nodes the pool hands them; engines only move bytes.
+ *
+ * Eligibility is computed when something changes, not per request: the request path reads two
+ * booleans on the node and asks one algorithm for a pick.
+ */
+import { performance } from 'node:perf_hooks'
+import { createAlgorithm, type Algorithm, type PickContext } from '../algorithms/index.js'
+import type { ResolvedConfig, ResolvedUpstream } from '../config/resolve.js'
+import type { AlgorithmName, NodeState } from '../config/types.js'
+import { clearPassive, recordFailure } from '../health/passive.js'
+import type { StickyCodec } from '../sticky.js'
+import { UpstreamNode, type CheckResult, type NodeHealth, type NodeStatus } from './node.js'
+
+/** What changed on a node, for logs and metrics. */
+export interface NodeTransition {
+  readonly node: string
+  readonly field: 'health' | 'state' | 'weight' | 'membership'
+  readonly from: string
+  readonly to: string
+  readonly reason: string
+}
+
+/**
+ * A node as the admin API and `balancer.nodes()` report it.
+ *
+ * @example
+ * ```ts
+ * const [first] = balancer.nodes()
+ * console.log(first.name, first.status, first.activeConnections)
+ * ```
+ */
+export interface NodeSnapshot {
+  readonly name: string
+  readonly url: string
+  readonly state: NodeState
+  readonly weight: number
+  readonly backup: boolean
+  readonly health: NodeHealth
+  /** One word: `maint` and `down` win over `drain`. */
+  readonly status: NodeStatus
+  readonly activeConnections: number
+  readonly requests: number
+  readonly errors: number
+  readonly transitions: number
+  /** When the passive check lets the node back in (ISO time), or null. */
+  readonly passiveDownUntil: string | null
+  readonly lastCheck: {
+    readonly at: string
+    readonly ok: boolean
+    readonly status: number | null
+    readonly error: string | null
+    readonly durationMs: number
+  } | null
+}
+
+/** Monotonic milliseconds: passive windows must not jump with the wall clock. */
+export const now = (): number => performance.now()
+
+export class Pool {
+  #nodes: UpstreamNode[] = []
+  readonly #byName = new Map<string, UpstreamNode>()
+  #primary: Algorithm<UpstreamNode>
+  #backup: Algorithm<UpstreamNode>
+  #algorithmName: AlgorithmName
+  #sticky: StickyCodec | null = null
+  #rise: number
+  #fall: number
+  #previous: Map<string, ResolvedUpstream> = new Map()
+  readonly #timers = new Map<UpstreamNode, NodeJS.Timeout>()
+  /** Every node name ever configured: a cookie naming a removed node is valid, and moves. */
+  readonly #known = new Set<string>()
+  readonly #onTransition: (t: NodeTransition) => void
+  /** Primaries eligible for new clients; when 0, backups take over. */
+  primaryUp = 0
+
+  constructor (config: ResolvedConfig, onTransition: (t: NodeTransition) => void) {
+    this.#onTransition = onTransition
+    this.#algorithmName = config.algorithm
+    this.#primary = createAlgorithm(config.algorithm)
+    this.#backup = createAlgorithm(config.algorithm)
+    this.#rise = config.healthCheck.rise
+    this.#fall = config.healthCheck.fall
+    this.apply(config, null)
+  }
+
+  /** Every configured node, in configuration order. */
+  get nodes (): readonly UpstreamNode[] { return this.#nodes }
+
+  get (name: string): UpstreamNode | undefined { return this.#byName.get(name) }
+
+  /**
+   * Apply a (re)loaded configuration. Nodes are matched by name and keep their counters,
+   * health and in-flight work; a node whose URL changed is replaced. A runtime change of state
+   * or weight (admin API) survives a reload unless the file changed that very field.
+   * Returns the nodes that left, so their connections can be released.
+   */
+  apply (config: ResolvedConfig, sticky: StickyCodec | null): UpstreamNode[] {
+    if (config.algorithm !== this.#algorithmName) {
+      this.#algorithmName = config.algorithm
+      this.#primary = createAlgorithm(config.algorithm)
+      this.#backup = createAlgorithm(config.algorithm)
+    }
+    this.#rise = config.healthCheck.rise
+    this.#fall = config.healthCheck.fall
+    this.#sticky = sticky
+    const next: UpstreamNode[] = []
+    const kept = new Set<UpstreamNode>()
+    for (const upstream of config.upstreams) {
+      const existing = this.#byName.get(upstream.name)
+      if (existing !== undefined && existing.url === upstream.url) {
+        const before = this.#previous.get(upstream.name)
+        if (before === undefined || before.weight !== upstream.weight) this.#setWeight(existing, upstream.weight, 'reload')
+        if (before === undefined || before.state !== upstream.state) this.#setState(existing, upstream.state, 'reload')
+        existing.backup = upstream.backup
+        existing.config = upstream
+        if (!config.healthCheck.enabled) existing.checkedUp = true
+        next.push(existing)
+        kept.add(existing)
+      } else {
+        const node = new UpstreamNode(upstream)
+        next.push(node)
+        if (this.#previous.size > 0) this.#onTransition({ node: node.name, field: 'membership', from: 'absent', to: 'present', reason: 'reload' })
+      }
+    }
+    const gone = this.#nodes.filter((n) => !kept.has(n))
+    for (const node of gone) {
+      node.removed = true
+      node.acceptsNew = false
+      node.acceptsSticky = false
+      const timer = this.#timers.get(node)
+      if (timer !== undefined) clearTimeout(timer)
+      this.#timers.delete(node)
+      if (next.every((n) => n.name !== node.name)) this.#onTransition({ node: node.name, field: 'membership', from: 'present', to: 'absent', reason: 'reload' })
+    }
+    this.#nodes = next
+    this.#byName.clear()
+    for (const node of next) this.#byName.set(node.name, node)
+    this.#previous = new Map(config.upstreams.map((u) => [u.name, u]))
+    for (const node of next) this.#known.add(node.name)
+    sticky?.index(this.#known)
+    this.refresh()
+    return gone
+  }
+
+  /** Recompute eligibility after any change, and hand each tier's eligible nodes to its algorithm. */
+  refresh (): void {
+    const t = now()
+    const primaries: UpstreamNode[] = []
+    const backups: UpstreamNode[] = []
+    for (const node of this.#nodes) {
+      const healthy = node.checkedUp && node.downUntil <= t
+      node.acceptsSticky = healthy && node.state !== 'maint'
+      node.acceptsNew = healthy && node.state === 'active'
+      node.setCookie = this.#sticky === null ? '' : this.#sticky.setCookieFor(node.name)
+      if (node.acceptsNew) (node.backup ? backups : primaries).push(node)
+    }
+    this.primaryUp = primaries.length
+    this.#primary.reset(primaries)
+    this.#backup.reset(backups)
+  }
+
+  /**
+   * Choose a node for a client without a (usable) sticky cookie: primaries first, backups only
+   * when no primary is left (including after `avoid` removed the ones already tried).
+   */
+  pick (ctx: PickContext, avoid: ReadonlySet<UpstreamNode> | null): UpstreamNode | undefined {
+    return this.#primary.pick(ctx, avoid) ?? this.#backup.pick(ctx, avoid)
+  }
+
+  /**
+   * Whether a sticky client may stay on `node`: it is up and not in maint (drain is fine), and
+   * it is a primary, or a backup while no primary is up. Backups hand clients back when the
+   * primaries return, as nginx and HAProxy users expect of `backup`.
+   */
+  stickyAllowed (node: UpstreamNode): boolean {
+    return node.acceptsSticky && (!node.backup || this.primaryUp === 0)
+  }
+
+  /** Set a node's administrative state (admin API). Returns false for an unknown node. */
+  setState (name: string, state: NodeState, reason: string): boolean {
+    const node = this.#byName.get(name)
+    if (node === undefined) return false
+    this.#setState(node, state, reason)
+    this.refresh()
+    return true
+  }
+
+  /** Set a node's weight (admin API). Returns false for an unknown node. */
+  setWeight (name: string, weight: number, reason: string): boolean {
+    const node = this.#byName.get(name)
+    if (node === undefined) return false
+    this.#setWeight(node, weight, reason)
+    this.refresh()
+    return true
+  }
+
+  /** An attempt to `node` failed: count it and apply passive health. */
+  reportFailure (node: UpstreamNode, kind: string): void {
+    node.errors++
+    const t = now()
+    if (!recordFailure(node, t, node.config.maxFails, node.config.failTimeout)) return
+    this.#healthChanged(node, 'up', 'down', `passive: ${node.config.maxFails} failure(s) within ${node.config.failTimeout} ms, last: ${kind}`)
+    // Let it back in when failTimeout ends, unless an active check keeps it out.
+    const timer = setTimeout(() => {
+      this.#timers.delete(node)
+      if (node.removed) return
+      if (node.checkedUp) this.#healthChanged(node, 'down', 'up', 'passive: fail timeout elapsed')
+      else this.refresh()
+    }, node.config.failTimeout + 1)
+    timer.unref()
+    const old = this.#timers.get(node)
+    if (old !== undefined) clearTimeout(old)
+    this.#timers.set(node, timer)
+  }
+
+  /** Record an active health check result and apply rise/fall. */
+  reportCheck (node: UpstreamNode, result: CheckResult): void {
+    node.lastCheck = result
+    if (node.removed) return
+    if (result.ok) {
+      node.checkFailures = 0
+      node.checkSuccesses++
+      if (!node.checkedUp && node.checkSuccesses >= this.#rise) {
+        node.checkedUp = true
+        const wasPassive = node.downUntil > now()
+        clearPassive(node)
+        const timer = this.#timers.get(node)
+        if (timer !== undefined) clearTimeout(timer)
+        this.#timers.delete(node)
+        this.#healthChanged(node, 'down', 'up', `active: ${this.#rise} successful check(s)${wasPassive ? ', passive failures cleared' : ''}`)
+      }
+    } else {
+      node.checkSuccesses = 0
+      node.checkFailures++
+      if (node.checkedUp && node.checkFailures >= this.#fall) {
+        const wasUp = node.health(now()) === 'up'
+        node.checkedUp = false
+        const why = `active: ${this.#fall} failed check(s), last: ${result.error ?? `status ${String(result.status)}`}`
+        if (wasUp) this.#healthChanged(node, 'up', 'down', why)
+        else this.refresh()
+      }
+    }
+  }
+
+  /** Snapshot of every node, for the admin API and `balancer.nodes()`. */
+  snapshot (): NodeSnapshot[] {
+    const t = now()
+    const wall = Date.now()
+    return this.#nodes.map((n) => ({
+      name: n.name,
+      url: n.url,
+      state: n.state,
+      weight: n.weight,
+      backup: n.backup,
+      health: n.health(t),
+      status: n.status(t),
+      activeConnections: n.active,
+      requests: n.requests,
+      errors: n.errors,
+      transitions: n.transitions,
+      passiveDownUntil: n.downUntil > t ? new Date(wall + (n.downUntil - t)).toISOString() : null,
+      lastCheck: n.lastCheck === null
+        ? null
+        : { at: new Date(n.lastCheck.at).toISOString(), ok: n.lastCheck.ok, status: n.lastCheck.status, error: n.lastCheck.error, durationMs: n.lastCheck.durationMs }
+    }))
+  }
+
+  /** Stop the passive-recovery timers. */
+  close (): void {
+    for (const timer of this.#timers.values()) clearTimeout(timer)
+    this.#timers.clear()
+  }
+
+  #setState (node: UpstreamNode, state: NodeState, reason: string): void {
+    if (node.state === state) return
+    const from = node.state
+    node.state = state
+    node.transitions++
+    this.#onTransition({ node: node.name, field: 'state', from, to: state, reason })
+  }
+
+  #setWeight (node: UpstreamNode, weight: number, reason: string): void {
+    if (node.weight === weight) return
+    const from = node.weight
+    node.weight = weight
+    this.#onTransition({ node: node.name, field: 'weight', from: String(from), to: String(weight), reason })
+  }
+
+  #healthChanged (node: UpstreamNode, from: NodeHealth, to: NodeHealth, reason: string): void {
+    node.transitions++
+    this.refresh()
+    this.#onTransition({ node: node.name, field: 'health', from, to, reason })
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * Header rewriting on the request path, in one pass over `rawHeaders`: hop-by-hop headers out
+ * (RFC 9110 §7.6.1, plus whatever Connection lists), client-sent `x-tether-*` out, X-Forwarded-*
+ * replaced unless the peer is a trusted proxy, and the facts the proxy needs (sticky cookie,
+ * body framing, upgrade) picked up on the way. No regexes and no lower-casing of every name:
+ * names are told apart by length first, then compared case-insensitively in place.
+ */
+
+/**
+ * ASCII case-insensitive equality against a literal made of lower-case letters, digits and '-'
+ * (characters whose 0x20 bit is set, so that OR-ing it in is the identity on them).
+ */
+export function lowerEquals (name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false
+  for (let i = 0; i < lower.length; i++) {
+    // OR-ing 0x20 folds A-Z onto a-z; for the token characters a header name may hold it
+    // produces a letter only from that letter's upper case, and '-' stays '-'.
+    if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false
+  }
+  return true
+}
+
+const TETHER_PREFIX = 'x-tether-'
+
+function hasTetherPrefix (name: string): boolean {
+  if (name.length < TETHER_PREFIX.length || (name.charCodeAt(0) | 0x20) !== 120 /* x */) return false
+  for (let i = 1; i < TETHER_PREFIX.length; i++) {
+    if ((name.charCodeAt(i) | 0x20) !== TETHER_PREFIX.charCodeAt(i)) return false
+  }
+  return true
+}
+
+// What a request header is to the proxy.
+const KEEP = 0
+const DROP = 1
+const HOST = 2
+const COOKIE = 3
+const CONTENT_LENGTH = 4
+const TRANSFER_ENCODING = 5
+const CONNECTION = 6
+const UPGRADE = 7
+const XFF = 8
+const XFP = 9
+const XFH = 10
+const UNTRUSTED_ONLY = 11 // Forwarded, X-Real-IP: believed only from trusted proxies
+
+function classifyRequestHeader (name: string): number {
+  switch (name.length) {
+    case 2: if (lowerEquals(name, 'te')) return DROP; break
+    case 4: if (lowerEquals(name, 'host')) return HOST; break
+    case 6:
+      if (lowerEquals(name, 'cookie')) return COOKIE
+      // Node already answered `100 Continue` to the client; the body is on its way.
+      if (lowerEquals(name, 'expect')) return DROP
+      break
+    case 7:
+      if (lowerEquals(name, 'upgrade')) return UPGRADE
+      if (lowerEquals(name, 'trailer')) return DROP
+      break
+    case 9:
+      if (lowerEquals(name, 'forwarded') || lowerEquals(name, 'x-real-ip')) return UNTRUSTED_ONLY
+      break
+    case 10:
+      if (lowerEquals(name, 'connection')) return CONNECTION
+      if (lowerEquals(name, 'keep-alive')) return DROP
+      break
+    case 14: if (lowerEquals(name, 'content-length')) return CONTENT_LENGTH; break
+    case 15: if (lowerEquals(name, 'x-forwarded-for')) return XFF; break
+    case 16:
+      if (lowerEquals(name, 'x-forwarded-host')) return XFH
+      if (lowerEquals(name, 'proxy-connection')) return DROP
+      break
+    case 17:
+      if (lowerEquals(name, 'transfer-encoding')) return TRANSFER_ENCODING
+      if (lowerEquals(name, 'x-forwarded-proto')) return XFP
+      break
+    case 19: if (lowerEquals(name, 'proxy-authorization')) return DROP; break
+  }
+  return hasTetherPrefix(name) ? DROP : KEEP
+}
+
+/** What the header pass learns about a request. Filled in place to avoid an allocation. */
+export interface RequestFacts {
+  /** Headers to forward, flat, before X-Forwarded-* and x-tether-* are appended. */
+  headers: string[]
+  /** The sticky cookie's value, when a Cookie header carries it. */
+  stickyValue: string | undefined
+  /** Content-Length seen (and not zero). */
+  hasLength: boolean
+  /** Transfer-Encoding seen (Node has de-chunked the body). */
+  chunked: boolean
+  /** The Upgrade header's value. */
+  upgrade: string | undefined
+  /** Client-sent X-Forwarded-For (kept only from trusted peers). */
+  forwardedFor: string | undefined
+  forwardedProto: string | undefined
+  forwardedHost: string | undefined
+  host: string | undefined
+}
+
+/**
+ * One pass over `raw` (a request's `rawHeaders`), filling `facts`.
+ *
+ * @param raw `req.rawHeaders`
+ * @param trusted the peer is a trusted proxy: keep its X-Forwarded-*, Forwarded and X-Real-IP
+ * @param cookieName the sticky cookie's name, or '' when sticky is off
+ * @param findCookie extracts a cookie value from a Cookie header
+ */
+export function scanRequestHeaders (
+  raw: readonly string[],
+  trusted: boolean,
+  cookieName: string,
+  findCookie: (header: string, name: string) => string | undefined,
+  facts: RequestFacts
+): void {
+  const out = facts.headers
+  let connectionTokens: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const value = raw[i + 1] as string
+    switch (classifyRequestHeader(name)) {
+      case KEEP: out.push(name, value); break
+      case DROP: break
+      case HOST: facts.host = value; out.push(name, value); break
+      case COOKIE:
+        if (cookieName !== '' && facts.stickyValue === undefined) facts.stickyValue = findCookie(value, cookieName)
+        out.push(name, value)
+        break
+      case CONTENT_LENGTH:
+        if (value !== '0') facts.hasLength = true
+        out.push(name, value)
+        break
+      case TRANSFER_ENCODING: facts.chunked = true; break
+      case CONNECTION: connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`; break
+      case UPGRADE: facts.upgrade = value; break
+      case XFF: if (trusted) facts.forwardedFor = facts.forwardedFor === undefined ? value : `${facts.forwardedFor}, ${value}`; break
+      case XFP: if (trusted && facts.forwardedProto === undefined) facts.forwardedProto = value; break
+      case XFH: if (trusted && facts.forwardedHost === undefined) facts.forwardedHost = value; break
+      case UNTRUSTED_ONLY: if (trusted) out.push(name, value); break
+    }
+  }
+  if (connectionTokens !== undefined) removeListed(out, connectionTokens)
+}
+
+/**
+ * Strip a response's hop-by-hop headers, appending the rest to `out`. When the upstream framed
+ * the body with Transfer-Encoding, its Content-Length (if any) is dropped too (RFC 9112 §6.3):
+ * Node re-frames the body towards the client.
+ */
+export function filterResponseHeaders (raw: readonly string[], out: string[], keepUpgrade: boolean): void {
+  let connectionTokens: string | undefined
+  let transferEncoding = false
+  const start = out.length
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const value = raw[i + 1] as string
+    switch (name.length) {
+      case 2: if (lowerEquals(name, 'te')) continue; break
+      case 7:
+        if (lowerEquals(name, 'trailer')) continue
+        if (!keepUpgrade && lowerEquals(name, 'upgrade')) continue
+        break
+      case 10:
+        if (lowerEquals(name, 'connection')) {
+          connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`
+          if (!keepUpgrade) continue
+        }
+        if (lowerEquals(name, 'keep-alive')) continue
+        break
+      case 16: if (lowerEquals(name, 'proxy-connection')) continue; break
+      case 17: if (lowerEquals(name, 'transfer-encoding')) { transferEncoding = true; continue } break
+      case 18: if (lowerEquals(name, 'proxy-authenticate')) continue; break
+    }
+    out.push(name, value)
+  }
+  if (transferEncoding) removeNamed(out, start, 'content-length')
+  if (connectionTokens !== undefined && !keepUpgrade) removeListed(out, connectionTokens, start)
+}
+
+/** Remove every header named in a Connection value (other than the usual tokens). */
+function removeListed (headers: string[], tokens: string, start = 0): void {
+  for (const token of tokens.split(',')) {
+    const name = token.trim().toLowerCase()
+    if (name === '' || name === 'close' || name === 'keep-alive' || name === 'upgrade') continue
+    // Never let a client strip what the proxy itself relies on.
+    if (name === 'host' || name === 'cookie' || name === 'content-length') continue
+    removeNamed(headers, start, name)
+  }
+}
+
+function removeNamed (headers: string[], start: number, lower: string): void {
+  for (let i = headers.length - 2; i >= start; i -= 2) {
+    // Arbitrary token: a plain toLowerCase, since lowerEquals assumes a letters-only literal.
+    if ((headers[i] as string).toLowerCase() === lower) headers.splice(i, 2)
+  }
+}

@@ -1,0 +1,218 @@
+// The proxy suite, run against every engine: correctness of forwarding (headers, bodies,
+// framing, WebSocket), retries that never duplicate a write, timeouts and error answers.
+// Real upstream processes on loopback; only the engine changes between runs.
+import t from 'tap'
+import { Agent } from 'node:http'
+import WebSocket from 'ws'
+import type { EngineName } from '../src/index.js'
+import {
+  deadPort, get, json, send, startBalancer, startUpstreams, stickyCookie, type Seen
+} from './fixtures/helpers.js'
+
+const ENGINES: EngineName[] = ['h1', 'undici', 'http-proxy']
+
+const [a, b, c] = await startUpstreams(t, ['a', 'b', 'c'])
+if (a === undefined || b === undefined || c === undefined) throw new Error('upstreams did not start')
+const upstreams = [{ url: a.url, name: 'a' }, { url: b.url, name: 'b' }, { url: c.url, name: 'c' }]
+
+function wsOpen (url: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket, hello: { hello: string, headers: Record<string, string> }, setCookie: string[] }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers })
+    let setCookie: string[] = []
+    ws.on('upgrade', (res) => { setCookie = res.headers['set-cookie'] ?? [] })
+    ws.once('message', (data) => resolve({ ws, hello: JSON.parse(String(data)) as { hello: string, headers: Record<string, string> }, setCookie }))
+    ws.once('error', reject)
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`unexpected ${String(res.statusCode)}`)))
+  })
+}
+
+function wsEcho (ws: WebSocket, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    ws.once('message', (data) => resolve(String(data)))
+    ws.send(text)
+  })
+}
+
+for (const engine of ENGINES) {
+  t.test(`engine ${engine}`, async (t) => {
+    const { url, logs } = await startBalancer(t, { engine, upstreams, timeouts: { response: '400ms', connect: '1s' } })
+
+    t.test('forwards a GET and tells the app how it was routed', async (t) => {
+      const res = await get(`${url}/hello?x=1`, { 'x-tether-route': 'sticky', 'x-tether-moved': '1', 'X-Tether-Evil': 'yes' })
+      t.equal(res.status, 200)
+      const seen = json<Seen>(res)
+      t.equal(seen.url, '/hello?x=1', 'path and query pass unchanged')
+      t.equal(seen.headers['x-tether-route'], 'new', 'client-sent x-tether-route is replaced')
+      t.equal(seen.headers['x-tether-moved'], undefined, 'client-sent x-tether-moved is removed')
+      t.equal(seen.headers['x-tether-evil'], undefined, 'any client-sent x-tether-* is removed')
+      t.equal(seen.headers['x-tether-node'], seen.name, 'x-tether-node names the node that served')
+      t.match(stickyCookie(res), /^tether_node=[\w-]{12}\.[\w-]{22}$/, 'inserts an opaque signed sticky cookie')
+      t.notMatch(res.headers['set-cookie']?.join(';') ?? '', /127\.0\.0\.1|:\d{4,5}/, 'the cookie does not reveal the node address')
+    })
+
+    t.test('sets X-Forwarded-* and ignores client-sent ones from an untrusted peer', async (t) => {
+      const res = await get(`${url}/`, { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6', host: 'shop.example' })
+      const seen = json<Seen>(res)
+      t.equal(seen.headers['x-forwarded-for'], '127.0.0.1')
+      t.equal(seen.headers['x-forwarded-proto'], 'http')
+      t.equal(seen.headers['x-forwarded-host'], 'shop.example')
+      t.equal(seen.headers.host, 'shop.example', 'Host passes through unchanged')
+      t.equal(seen.headers.forwarded, undefined)
+      t.equal(seen.headers['x-real-ip'], undefined)
+    })
+
+    t.test('strips hop-by-hop headers both ways', async (t) => {
+      const res = await get(`${url}/hop-by-hop`, {
+        connection: 'keep-alive, x-secret', 'x-secret': 'token', 'keep-alive': 'timeout=9', te: 'trailers',
+        'proxy-authorization': 'Basic Zm9vOmJhcg==', 'proxy-connection': 'keep-alive', 'x-kept': 'yes'
+      })
+      t.equal(res.status, 200)
+      t.equal(res.headers['x-public'], 'visible')
+      t.equal(res.headers['x-private'], undefined, 'a header the upstream listed in Connection is removed')
+      t.equal(res.headers['proxy-authenticate'], undefined)
+      t.equal(res.headers.trailer, undefined)
+      const echo = json<Seen>(await get(`${url}/`, {
+        connection: 'keep-alive, x-secret', 'x-secret': 'token', 'keep-alive': 'timeout=9', te: 'trailers',
+        'proxy-authorization': 'Basic Zm9vOmJhcg==', 'proxy-connection': 'keep-alive', 'x-kept': 'yes'
+      }))
+      for (const h of ['x-secret', 'keep-alive', 'te', 'proxy-authorization', 'proxy-connection']) {
+        t.equal(echo.headers[h], undefined, `${h} does not reach the upstream`)
+      }
+      t.equal(echo.headers['x-kept'], 'yes')
+    })
+
+    t.test('request bodies: content-length and chunked', async (t) => {
+      const body = 'x'.repeat(100_000)
+      const fixed = json<Seen>(await send(`${url}/echo`, { method: 'POST', body, headers: { 'content-type': 'text/plain' } }))
+      t.equal(fixed.bodyLength, body.length)
+      t.equal(fixed.body, body)
+      const chunked = json<Seen>(await send(`${url}/echo`, { method: 'PUT', body: 'hello chunks', headers: { 'transfer-encoding': 'chunked' } }))
+      t.equal(chunked.body, 'hello chunks')
+      t.equal(chunked.method, 'PUT')
+    })
+
+    t.test('response framing: chunked, large, HEAD, 204, 304', async (t) => {
+      const chunked = await get(`${url}/chunked?parts=4`)
+      t.equal(chunked.body.split('\n').filter(Boolean).length, 4)
+      const big = await get(`${url}/big?bytes=3000000`)
+      t.equal(big.body.length, 3_000_000, 'a 3 MB body arrives whole (backpressure path)')
+      const head = await send(`${url}/big?bytes=1000`, { method: 'HEAD' })
+      t.equal(head.status, 200)
+      t.equal(head.body, '')
+      t.equal(head.headers['content-length'], '1000', 'HEAD keeps the length the GET would have')
+      const none = await get(`${url}/no-content`)
+      t.equal(none.status, 204)
+      t.equal(none.body, '')
+      const notModified = await get(`${url}/not-modified`)
+      t.equal(notModified.status, 304)
+      t.equal(notModified.headers.etag, '"v1"')
+    })
+
+    t.test('keeps the upstream cookies next to its own', async (t) => {
+      const res = await get(`${url}/set-cookie`)
+      const cookies = res.headers['set-cookie'] ?? []
+      t.ok(cookies.some((x) => x.startsWith('app=1')))
+      t.ok(cookies.some((x) => x.startsWith('other=2')))
+      t.ok(cookies.some((x) => x.startsWith('tether_node=')))
+    })
+
+    t.test('keep-alive on both sides: 60 requests on one client connection', async (t) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+      t.teardown(() => agent.destroy())
+      const names = new Set<string>()
+      for (let i = 0; i < 60; i++) {
+        const res = await send(`${url}/`, { agent })
+        if (res.status !== 200) t.fail(`request ${i} answered ${res.status}`)
+        names.add(json<Seen>(res).name)
+      }
+      t.same([...names].sort(), ['a', 'b', 'c'], 'round-robin spread them over every node')
+    })
+
+    t.test('WebSocket echo through the balancer, sticky', async (t) => {
+      const wsUrl = url.replace('http:', 'ws:')
+      const first = await wsOpen(`${wsUrl}/ws`)
+      t.teardown(() => first.ws.close())
+      t.equal(first.hello.headers['x-tether-route'], 'new')
+      t.equal(first.hello.headers['x-tether-node'], first.hello.hello)
+      t.equal(first.hello.headers['x-forwarded-for'], '127.0.0.1')
+      t.equal(await wsEcho(first.ws, 'ping'), `${first.hello.hello}:ping`)
+      const cookie = first.setCookie.find((x) => x.startsWith('tether_node='))?.split(';')[0]
+      t.ok(cookie, 'the 101 response carries the sticky cookie')
+      for (let i = 0; i < 3; i++) {
+        const again = await wsOpen(`${wsUrl}/ws`, { cookie: cookie ?? '' })
+        t.equal(again.hello.hello, first.hello.hello, 'a sticky WebSocket lands on the same node')
+        t.equal(again.hello.headers['x-tether-route'], 'sticky')
+        again.ws.close()
+      }
+    })
+
+    t.test('an upstream declining the upgrade: its answer reaches the client', async (t) => {
+      const status = await new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`${url.replace('http:', 'ws:')}/ws-refuse`)
+        ws.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); ws.terminate() })
+        ws.on('open', () => reject(new Error('opened')))
+        ws.on('error', () => {})
+      })
+      t.equal(status, 403)
+    })
+
+    t.test('upstream response timeout gives 504', async (t) => {
+      const started = Date.now()
+      const res = await get(`${url}/slow?ms=5000`)
+      t.equal(res.status, 504)
+      t.equal(res.headers['x-tether-error'], 'TETHER_ERR_UPSTREAM_TIMEOUT')
+      t.ok(Date.now() - started < 3000, 'within the response timeout, not the upstream delay')
+      t.ok(logs.some((l) => l.phase === 'timeout'), 'logged')
+    })
+
+    t.test('a write is never sent twice; an idempotent request is retried', async (t) => {
+      // Passive checks off, so that each failure does not shrink the set of nodes to retry on.
+      const { url } = await startBalancer(t, { engine, upstreams: upstreams.map((u) => ({ ...u, maxFails: 0 })) })
+      const before = await Promise.all([a.counts(), b.counts(), c.counts()])
+      const post = await send(`${url}/crash`, { method: 'POST', body: 'order=1', headers: { 'content-type': 'text/plain' } })
+      t.equal(post.status, 502)
+      t.equal(post.headers['x-tether-error'], 'TETHER_ERR_UPSTREAM_RESET')
+      const getRes = await get(`${url}/crash`)
+      t.equal(getRes.status, 502)
+      const after = await Promise.all([a.counts(), b.counts(), c.counts()])
+      const delta = (key: string): number => after.reduce((sum, x, i) => sum + (x[key] ?? 0) - (before[i]?.[key] ?? 0), 0)
+      t.equal(delta('POST /crash'), 1, 'the upstreams saw the POST exactly once')
+      t.equal(delta('GET /crash'), 3, 'the GET was tried on every node (1 + 2 retries)')
+    })
+
+    t.test('connect failures are retried on another node, whatever the method', async (t) => {
+      const dead = await deadPort()
+      const { url: u, balancer } = await startBalancer(t, { engine, upstreams: [{ url: `http://127.0.0.1:${dead}`, name: 'dead' }, { url: a.url, name: 'a' }], algorithm: 'weighted-round-robin' })
+      const first = await get(`${u}/`)
+      t.equal(first.status, 200)
+      const post = json<Seen>(await send(`${u}/echo`, { method: 'POST', body: 'pay=1' }))
+      t.equal(post.name, 'a')
+      t.equal(post.body, 'pay=1', 'the POST body survived the failed connect and was sent once')
+      const dead1 = balancer.nodes().find((n) => n.name === 'dead')
+      t.equal(dead1?.health, 'down', 'the passive check took the dead node out')
+      t.ok((dead1?.errors ?? 0) >= 1)
+    })
+
+    t.test('503 when no node is available', async (t) => {
+      const dead = await deadPort()
+      const { url: u, logs: l } = await startBalancer(t, { engine, upstreams: [{ url: `http://127.0.0.1:${dead}`, name: 'dead' }] })
+      const res = await get(`${u}/`)
+      t.equal(res.status, 503, 'the only node refuses connections')
+      t.equal(res.headers['x-tether-error'], 'TETHER_ERR_UPSTREAM_CONNECT')
+      const again = await get(`${u}/`)
+      t.equal(again.status, 503, 'and once it is marked down, nothing is tried at all')
+      t.equal(again.headers['x-tether-error'], 'TETHER_ERR_NO_UPSTREAM')
+      t.match(again.body, /no upstream node is available/)
+      t.ok(l.some((x) => x.code === 'TETHER_ERR_NO_UPSTREAM'), 'logged with its code')
+    })
+  })
+}
+
+t.test('trusted proxies: X-Forwarded-* are kept and extended', async (t) => {
+  const { url } = await startBalancer(t, { upstreams, trustedProxies: ['127.0.0.0/8'] })
+  const seen = json<Seen>(await get(`${url}/`, { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example', forwarded: 'for=203.0.113.7' }))
+  t.equal(seen.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1')
+  t.equal(seen.headers['x-forwarded-proto'], 'https')
+  t.equal(seen.headers['x-forwarded-host'], 'shop.example')
+  t.equal(seen.headers.forwarded, 'for=203.0.113.7')
+})
