@@ -4,7 +4,7 @@
  * (HSET + HDEL + HINCRBY + PEXPIRE together).
  */
 import { Redis } from 'ioredis'
-import type { RedisOptions } from 'ioredis'
+import type { Cluster, RedisOptions } from 'ioredis'
 import { storeUnavailable, tetherError } from '../errors.js'
 import { KeyedMutex } from '../keyed-mutex.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../store.js'
@@ -12,8 +12,11 @@ import { APPLY, LOAD, LOCK, RENEW, TOUCH, UNLOCK } from './redis-scripts.js'
 
 /** Options of {@link RedisStore}: give either `client` or `url`. */
 export interface RedisStoreOptions {
-  /** An ioredis client (or Cluster) you own; the store does not close it. */
-  client?: Redis
+  /**
+   * An ioredis client or Cluster you own; the store does not close it. Give it a
+   * `commandTimeout`, or a hung Redis can hang requests.
+   */
+  client?: Redis | Cluster
   /** `redis://[user:password@]host:port/db`, or `rediss://` for TLS. The store owns this client. */
   url?: string
   /** Extra ioredis options for a client made from `url`. */
@@ -36,7 +39,7 @@ interface Commands {
   tetherUnlock (lock: string, token: number, channel: string, id: string): Promise<number>
 }
 
-type ScriptedRedis = Redis & Commands
+type ScriptedRedis = (Redis | Cluster) & Commands
 
 const CREATED = '\u0000c'
 const ABSOLUTE = '\u0000a'
@@ -60,7 +63,7 @@ export class RedisStore implements SessionStore {
   readonly #gate = new KeyedMutex()
   /** Sessions whose lock this process is waiting for: release epoch and the wake-up of the waiter. */
   readonly #waiting = new Map<string, { epoch: number, wake: (() => void) | undefined }>()
-  #subscriber: Redis | undefined
+  #subscriber: Redis | Cluster | undefined
   #subscribed: Promise<void> | undefined
 
   constructor (options: RedisStoreOptions) {
@@ -97,7 +100,7 @@ export class RedisStore implements SessionStore {
   }
 
   /** The ioredis client this store uses. */
-  get client (): Redis { return this.#client }
+  get client (): Redis | Cluster { return this.#client }
 
   /** The Redis key of a session's hash. */
   key (id: string): string {
@@ -281,9 +284,9 @@ export class RedisStore implements SessionStore {
   }
 }
 
-const defined = new WeakSet<Redis>()
+const defined = new WeakSet<Redis | Cluster>()
 
-function define (client: Redis): void {
+function define (client: Redis | Cluster): void {
   if (defined.has(client)) return
   defined.add(client)
   client.defineCommand('tetherLoad', { numberOfKeys: 1, lua: LOAD })
