@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
+import { loadConfigFile, resolveConfig } from '@tether/balancer'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const compose = spawnSync('docker-compose', ['version', '--short'], { encoding: 'utf8' })
@@ -56,6 +57,13 @@ t.test('the resolved services: Redis, three nodes on it, the balancer, health ch
   const file = parse(readFileSync(mount![0]!, 'utf8')) as { upstreams: Array<{ url: string, name: string }>, healthCheck: { path: string } }
   t.same(file.upstreams.map((u) => [u.name, u.url]), [['node1', 'http://node1:3000'], ['node2', 'http://node2:3000'], ['node3', 'http://node3:3000']])
   t.equal(file.healthCheck.path, '/health', 'the balancer checks the route the nodes serve')
+  // The balancer's own validator, as `tether-balancer --config` runs it.
+  const resolved = resolveConfig(await loadConfigFile(mount![0]!), { file: mount![0]! })
+  t.same(resolved.upstreams.map((u) => u.name), ['node1', 'node2', 'node3'], 'tether-balancer accepts the file')
+  t.equal(resolved.sticky.secretGenerated, false, 'with a fixed sticky secret, so cookies survive a balancer restart')
+  const check = spawnSync(process.execPath, [`${root}/packages/balancer/dist/cli.js`, '--config', mount![0]!, '--check'], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(check.status, 0, `tether-balancer --config … --check exits 0${check.stderr ? `; stderr: ${check.stderr}` : ''}`)
+  t.match(check.stdout, /configuration OK/)
 })
 
 t.test('the Dockerfile builds from a clean context', async (t) => {
