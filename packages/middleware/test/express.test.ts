@@ -262,6 +262,23 @@ const cases: Array<[string, (t: Test, ctx: Ctx) => Promise<void>]> = [
     t.equal((await b.get(`${other.url}/get?k=n`)).json().value, 19, 'every write was seen by the next request on the other node')
   }],
 
+  ['sticky near-cache: sticky reads from the trusted balancer cost no Redis call', async (t, ctx) => {
+    const own = await startRedis(t)
+    const store = new RedisStore({ url: own.url })
+    t.teardown(() => store.close())
+    const app = await ctx.app(t, { store, stickyCache: { trustedProxies: ['127.0.0.1'] } })
+    const admin = own.client()
+    // Script runs, whether by SHA or (the first time a script is used) by its text.
+    const calls = async () => [...(await admin.info('commandstats')).matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+    const b = new Browser()
+    await b.post(`${app}/set?k=user&v="ada"`, { 'x-tether-route': 'new' })
+    await admin.config('RESETSTAT')
+    for (let i = 0; i < 5; i++) t.equal((await b.get(`${app}/get?k=user`, { 'x-tether-route': 'sticky' })).json().value, 'ada')
+    t.equal(await calls(), 0, 'five sticky reads, no store call')
+    t.equal((await b.get(`${app}/get?k=user`, { 'x-tether-route': 'moved', 'x-tether-moved': '1' })).json().value, 'ada')
+    t.equal(await calls(), 1, 'a moved session is read from the store')
+  }],
+
   ['lock mode: read-modify-writes of one session run one at a time', async (t, ctx) => {
     const locked = await ctx.app(t, { store: ctx.store, mode: 'lock', lock: { lease: 5000, wait: 10_000 } })
     const b = new Browser()

@@ -107,6 +107,10 @@ class SaveBeforeOutput implements OutputTask {
   }
 }
 
+function single (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
 const consoleLogger: SessionLogger = {
   debug () {},
   info () {},
@@ -152,7 +156,20 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
     }
     // Express's req.secure follows its 'trust proxy' setting; outside Express, the socket says.
     const secure = req.secure ?? (req.socket as { encrypted?: boolean }).encrypted === true
-    manager.open({ cookie: req.headers.cookie, secure, lock, log }).then((state) => {
+    const headers = req.headers
+    const opening = manager.stickyCache === undefined
+      ? manager.open({ cookie: headers.cookie, secure, lock, log })
+      : manager.open({
+        cookie: headers.cookie,
+        secure,
+        lock,
+        log,
+        // The socket's address, never a forwarded one: it says who sent the balancer's headers.
+        peer: req.socket.remoteAddress,
+        routeHeader: single(headers['x-tether-route']),
+        movedHeader: single(headers['x-tether-moved'])
+      })
+    opening.then((state) => {
       req[kState] = state
       req.session = state.proxy
       Object.defineProperty(req, 'sessionID', SESSION_ID)
