@@ -62,8 +62,8 @@ async function json (url: string, cookie?: string, headers: Record<string, strin
 }
 
 async function storeCases (t: Test, store: string, shared: boolean): Promise<void> {
-  const a = await startNode(t, 'alpha', store)
-  const b = shared ? await startNode(t, 'beta', store) : a
+  const [a, second] = await Promise.all([startNode(t, 'alpha', store), shared ? startNode(t, 'beta', store) : undefined])
+  const b = second ?? a
 
   await t.test('GET /api/visit counts per session; GET /api/state reads without counting', async (t) => {
     let { facts, cookie } = await json(`${a.url}/api/visit`)
@@ -154,8 +154,9 @@ t.test('bad start-up input: one line on stderr and a non-zero exit', async (t) =
     [['--secret', 'short', '--store', 'memory:'], {}, 2, /secret is 5 characters/],
     [['--store', `sqlite:${dir}`], { SESSION_SECRET: SECRET }, 1, /cannot open the session store/]
   ]
-  for (const [args, env, code, message] of cases) {
-    const r = await run(args, env)
+  const results = await Promise.all(cases.map(([args, env]) => run(args, env)))
+  for (const [i, [args, env, code, message]] of cases.entries()) {
+    const r = results[i]!
     t.equal(r.code, code, `${args.join(' ') || JSON.stringify(env)}: exit ${code}`)
     t.match(r.stderr, message)
     t.equal(r.stderr.trim().split('\n').length, 1, 'exactly one line')

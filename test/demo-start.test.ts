@@ -39,10 +39,14 @@ t.test('bad input: one clear line, a non-zero exit, no process left', async (t) 
     // The nodes start, and then fail: the store path is a directory. Every node must be gone.
     ['store unusable after the nodes spawned', ['--store', `sqlite:${dir}`, '--port', '0', '--admin-port', '0'], {}, 1, /^tether: node\d did not start: cannot open the session store/]
   ]
-  for (const [what, args, env, code, message] of cases) {
+  // All cases run at once (each is its own process tree, told apart by its tag), then each
+  // is checked in its own subtest.
+  const runs = cases.map(([, args, env]) => start(t, args, env))
+  const exits = await Promise.all(runs.map((s) => exited(s, 30_000)))
+  for (const [i, [what, , , code, message]] of cases.entries()) {
+    const s = runs[i]!
     await t.test(what, async (t) => {
-      const s = start(t, args, env)
-      t.equal((await exited(s, 30_000)).code, code, `exit status ${code}`)
+      t.equal(exits[i]!.code, code, `exit status ${code}`)
       t.match(s.stderr().trim(), message)
       t.equal(s.stderr().trim().split('\n').length, 1, 'one line on stderr')
       await noSurvivors(t, s.tag)
