@@ -20,7 +20,14 @@ declare module '@tether/middleware' {
   }
 }
 
-/** What {@link buildApp} needs. */
+/**
+ * What {@link buildApp} needs.
+ *
+ * @example
+ * ```ts
+ * const options: CounterAppOptions = { store: new MemoryStore(), storeName: 'memory:', nodeName: 'node1', secret: process.env.SESSION_SECRET!, trustProxy: ['127.0.0.1'] }
+ * ```
+ */
 export interface CounterAppOptions {
   readonly store: SessionStore
   /** Shown on the page as the store in use (no credentials). */

@@ -6,7 +6,14 @@ import { hostname } from 'node:os'
 import { parseArgs } from 'node:util'
 import { CounterAppError } from './errors.js'
 
-/** Everything the counter-app needs to start. */
+/**
+ * Everything the counter-app needs to start.
+ *
+ * @example
+ * ```ts
+ * const { port, host } = parseConfig(process.argv.slice(2), process.env) // CounterConfig
+ * ```
+ */
 export interface CounterConfig {
   /** TCP port; 0 picks a free one. */
   readonly port: number

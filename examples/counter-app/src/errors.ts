@@ -9,7 +9,14 @@ const registry = {
   COUNTER_ERR_STORE: { exitCode: 1, summary: 'The session store cannot be opened.' }
 } as const
 
-/** Union of the counter-app's error codes. */
+/**
+ * Union of the counter-app's error codes.
+ *
+ * @example
+ * ```ts
+ * const code: CounterErrorCode = 'COUNTER_ERR_LISTEN'
+ * ```
+ */
 export type CounterErrorCode = keyof typeof registry
 
 /**

@@ -1,6 +1,13 @@
 /** The counter page: plain HTML with inline styles, no scripts and no external assets. */
 
-/** What one visit shows: the same facts the JSON routes return. */
+/**
+ * What one visit shows: the same facts the JSON routes return.
+ *
+ * @example
+ * ```ts
+ * const facts: VisitFacts = { count: 3, node: { name: 'node1', port: 3001, pid: 4242 }, session: 'q3Zx9kLm', nodes: ['node1'], moved: false, route: 'sticky', store: 'sqlite:./sessions.db' }
+ * ```
+ */
 export interface VisitFacts {
   /** Visits counted in this session, this one included. */
   readonly count: number

@@ -17,7 +17,14 @@ import { SCHEMA, SQL } from './sqlite-schema.js'
 import type { SessionRow } from './sqlite-schema.js'
 import { ReleaseSignal } from './sqlite-wakeup.js'
 
-/** Options of {@link SqliteStore}. */
+/**
+ * Options of {@link SqliteStore}.
+ *
+ * @example
+ * ```ts
+ * const options: SqliteStoreOptions = { path: '/var/lib/app/sessions.db', busyTimeout: 2_000, cleanupInterval: 300_000 }
+ * ```
+ */
 export interface SqliteStoreOptions {
   /** Database file, created if missing (its directory must exist). `':memory:'` for one process. */
   path: string
