@@ -82,11 +82,15 @@ function readBody (req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let size = 0
     const chunks: Buffer[] = []
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length
-      if (size > MAX_BODY) { reject(new TetherBalancerError('TETHER_ERR_ADMIN_BAD_REQUEST', `request body larger than ${MAX_BODY} bytes`)); req.destroy(); return }
-      chunks.push(chunk)
-    })
+      if (size <= MAX_BODY) { chunks.push(chunk); return }
+      // Stop buffering but keep reading (and dropping) so that the error answer gets out.
+      req.off('data', onData)
+      req.resume()
+      reject(new TetherBalancerError('TETHER_ERR_ADMIN_BAD_REQUEST', `request body larger than ${MAX_BODY} bytes`))
+    }
+    req.on('data', onData)
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
     req.on('error', reject)
   })
@@ -111,8 +115,9 @@ export class AdminServer {
       this.#handle(req, res).catch((err: unknown) => {
         const code = err instanceof TetherBalancerError ? err.code : 'TETHER_ERR_ADMIN_BAD_REQUEST'
         this.#backend.log.warn({ admin: true, code, err: (err as Error).message }, 'admin request failed')
-        if (!res.headersSent) sendError(res, code, (err as Error).message)
-        else res.destroy()
+        if (res.headersSent) { res.destroy(); return }
+        if (!req.complete) res.shouldKeepAlive = false
+        sendError(res, code, (err as Error).message)
       })
     })
   }

@@ -153,7 +153,7 @@ class Checker {
   }
 
   object (field: string, value: unknown, known: readonly string[]): Record<string, unknown> | undefined {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.fail(field, value, 'must be an object')
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.fail(field === '' ? '(configuration)' : field, value, 'must be an object')
     const record = value as Record<string, unknown>
     for (const key of Object.keys(record)) {
       if (!known.includes(key)) this.fail(field === '' ? key : `${field}.${key}`, record[key], `is not a known field (known: ${known.join(', ')})`)

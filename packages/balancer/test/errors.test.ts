@@ -1,0 +1,60 @@
+// The error registry is API: this test lists every code with its HTTP status, so that adding,
+// removing or re-numbering one is a visible, reviewed change.
+import t from 'tap'
+import { errorCodes, formatIssue, TetherBalancerError } from '../src/index.js'
+
+t.test('every code, with its status', async (t) => {
+  const listed = Object.fromEntries(Object.entries(errorCodes).map(([code, def]) => [code, def.status ?? null]))
+  t.same(listed, {
+    TETHER_ERR_CONFIG_INVALID: null,
+    TETHER_ERR_CONFIG_FILE: null,
+    TETHER_ERR_CLI_USAGE: null,
+    TETHER_ERR_LISTEN: null,
+    TETHER_ERR_NOT_LISTENING: null,
+    TETHER_ERR_RELOAD: null,
+    TETHER_ERR_NO_UPSTREAM: 503,
+    TETHER_ERR_UPSTREAM_CONNECT: 503,
+    TETHER_ERR_UPSTREAM_RESET: 502,
+    TETHER_ERR_UPSTREAM_PROTOCOL: 502,
+    TETHER_ERR_UPSTREAM_TIMEOUT: 504,
+    TETHER_ERR_CLIENT_HEADER_TIMEOUT: 408,
+    TETHER_ERR_CLIENT_BAD_REQUEST: 400,
+    TETHER_ERR_CLIENT_HEADERS_TOO_LARGE: 431,
+    TETHER_ERR_CLIENT_ABORTED: null,
+    TETHER_ERR_ADMIN_UNAUTHORIZED: 401,
+    TETHER_ERR_ADMIN_FORBIDDEN_HOST: 403,
+    TETHER_ERR_ADMIN_NOT_FOUND: 404,
+    TETHER_ERR_ADMIN_METHOD: 405,
+    TETHER_ERR_ADMIN_BAD_REQUEST: 400,
+    TETHER_ERR_UNKNOWN_NODE: 404,
+    TETHER_ERR_INVALID_NODE_UPDATE: 400
+  })
+})
+
+t.test('codes are prefixed and messages say something', async (t) => {
+  for (const [code, def] of Object.entries(errorCodes)) {
+    t.match(code, /^TETHER_ERR_[A-Z_]+$/)
+    t.ok(def.message.length > 10, `${code} has a message`)
+  }
+})
+
+t.test('the error class', async (t) => {
+  const err = new TetherBalancerError('TETHER_ERR_NO_UPSTREAM')
+  t.equal(err.code, 'TETHER_ERR_NO_UPSTREAM')
+  t.equal(err.status, 503)
+  t.equal(err.message, errorCodes.TETHER_ERR_NO_UPSTREAM.message)
+  t.ok(err instanceof Error)
+  t.ok(err instanceof TetherBalancerError)
+  // A copy of the class from a second install still recognises it (Symbol.for marker).
+  const lookalike = Object.assign(new Error('x'), { [Symbol.for('tether.balancer.error')]: true })
+  t.ok(lookalike instanceof TetherBalancerError)
+  t.notOk(new Error('plain') instanceof TetherBalancerError)
+  const cause = new Error('root')
+  t.equal(new TetherBalancerError('TETHER_ERR_LISTEN', 'port busy', { cause }).cause, cause)
+})
+
+t.test('formatIssue: file, field, value', async (t) => {
+  t.equal(formatIssue({ file: 'lb.yaml', field: 'retries', value: 'x', problem: 'must be an integer' }), 'lb.yaml: retries: must be an integer (got "x")')
+  t.equal(formatIssue({ file: undefined, field: 'upstreams', value: undefined, problem: 'must be a list' }), 'upstreams: must be a list (missing)')
+  t.match(formatIssue({ file: undefined, field: 'f', value: 'y'.repeat(200), problem: 'p' }), /\.\.\.\)$/, 'long values are cut')
+})

@@ -1,0 +1,99 @@
+// Health: a node killed mid-test is taken out by the active checks and by the passive checks;
+// a node that comes back is taken back in after `rise` good checks (or after failTimeout, for
+// passive-only). Real processes, killed with SIGKILL and restarted on the same port.
+import t from 'tap'
+import { get, json, startBalancer, startUpstreams, waitFor, type Seen } from './fixtures/helpers.js'
+
+async function servedBy (url: string, count: number): Promise<string[]> {
+  const names: string[] = []
+  for (let i = 0; i < count; i++) {
+    const res = await get(`${url}/`)
+    names.push(res.status === 200 ? json<Seen>(res).name : `status ${res.status}`)
+  }
+  return names
+}
+
+t.test('active checks: a killed node goes down after `fall`, comes back after `rise`', async (t) => {
+  const [x, y] = await startUpstreams(t, ['x', 'y'])
+  if (x === undefined || y === undefined) throw new Error('no upstreams')
+  const { url, balancer, logs } = await startBalancer(t, {
+    upstreams: [{ url: x.url, name: 'x', maxFails: 0 }, { url: y.url, name: 'y', maxFails: 0 }],
+    healthCheck: { path: '/health', interval: '100ms', timeout: '100ms', rise: 3, fall: 2 }
+  })
+  const node = (name: string) => balancer.nodes().find((n) => n.name === name)
+  await waitFor(() => node('x')?.lastCheck?.ok === true, 3000, 'a first good check')
+
+  await x.kill()
+  await waitFor(() => node('x')?.health === 'down', 3000, 'x down by active checks')
+  t.match(node('x')?.lastCheck, { ok: false, error: /ECONNREFUSED/ })
+  t.ok(logs.some((l) => l.node === 'x' && l.to === 'down' && /active: 2 failed check/.test(String(l.reason))), 'the change is logged with its reason')
+  t.same(await servedBy(url, 6), ['y', 'y', 'y', 'y', 'y', 'y'], 'no request goes to the dead node')
+
+  await x.restart()
+  // The first good check must not be enough: rise is 3.
+  await waitFor(() => node('x')?.lastCheck?.ok === true, 3000, 'a good check after the restart')
+  t.equal(node('x')?.health, 'down', 'one good check is not enough')
+  await waitFor(() => node('x')?.health === 'up', 3000, 'x back up')
+  t.ok(logs.some((l) => l.node === 'x' && l.to === 'up' && /active: 3 successful check/.test(String(l.reason))))
+  const names = await servedBy(url, 6)
+  t.ok(names.includes('x'), 'x takes traffic again')
+  const metrics = await balancer.metrics()
+  t.match(metrics, /tether_balancer_node_changes_total\{node="x",change="health:down"\} 1/)
+  t.match(metrics, /tether_balancer_node_changes_total\{node="x",change="health:up"\} 1/)
+})
+
+t.test('active checks: an unhealthy answer counts as a failure', async (t) => {
+  const [x, y] = await startUpstreams(t, ['x', 'y'])
+  if (x === undefined || y === undefined) throw new Error('no upstreams')
+  const { url, balancer } = await startBalancer(t, {
+    upstreams: [{ url: x.url, name: 'x' }, { url: y.url, name: 'y' }],
+    healthCheck: { path: '/health', interval: '80ms', timeout: '200ms', rise: 1, fall: 1 }
+  })
+  await get(`${x.url}/health/fail`)
+  await waitFor(() => balancer.nodes().find((n) => n.name === 'x')?.health === 'down', 3000, 'x down')
+  t.match(balancer.nodes().find((n) => n.name === 'x')?.lastCheck, { ok: false, status: 503, error: 'status 503' })
+  await get(`${y.url}/health/fail`)
+  await waitFor(() => balancer.nodes().every((n) => n.health === 'down'), 3000, 'all down')
+  const res = await get(`${url}/`)
+  t.equal(res.status, 503, 'no healthy node: 503')
+  t.equal(res.headers['x-tether-error'], 'TETHER_ERR_NO_UPSTREAM')
+  await get(`${x.url}/health/ok`)
+  await waitFor(() => balancer.nodes().find((n) => n.name === 'x')?.health === 'up', 3000, 'x up')
+  t.equal((await get(`${url}/`)).status, 200)
+})
+
+t.test('passive checks: a killed node is taken out after maxFails, back after failTimeout', async (t) => {
+  const [x, y] = await startUpstreams(t, ['x', 'y'])
+  if (x === undefined || y === undefined) throw new Error('no upstreams')
+  const { url, balancer, logs } = await startBalancer(t, {
+    upstreams: [{ url: x.url, name: 'x', maxFails: 2, failTimeout: '700ms' }, { url: y.url, name: 'y', maxFails: 2, failTimeout: '700ms' }]
+  })
+  const node = (name: string) => balancer.nodes().find((n) => n.name === name)
+  await x.kill()
+  const names = await servedBy(url, 8)
+  t.same(names, Array(8).fill('y'), 'every request is answered, by y: failed connects are retried')
+  t.equal(node('x')?.health, 'down')
+  t.ok(node('x')?.passiveDownUntil, 'out until failTimeout ends')
+  t.equal(node('x')?.requests, 2, 'x was tried exactly maxFails times, then no more')
+  t.ok(logs.some((l) => l.node === 'x' && l.to === 'down' && /passive: 2 failure/.test(String(l.reason))))
+
+  await x.restart()
+  await waitFor(() => node('x')?.health === 'up', 3000, 'x back after failTimeout')
+  t.ok((await servedBy(url, 4)).includes('x'), 'x takes traffic again')
+})
+
+t.test('active and passive together: a restarted node returns on `rise`, before failTimeout', async (t) => {
+  const [x, y] = await startUpstreams(t, ['x', 'y'])
+  if (x === undefined || y === undefined) throw new Error('no upstreams')
+  const { url, balancer } = await startBalancer(t, {
+    upstreams: [{ url: x.url, name: 'x', failTimeout: '60s' }, { url: y.url, name: 'y', failTimeout: '60s' }],
+    healthCheck: { path: '/health', interval: '100ms', timeout: '100ms', rise: 2, fall: 3 }
+  })
+  const node = (name: string) => balancer.nodes().find((n) => n.name === name)
+  await x.kill()
+  t.same(await servedBy(url, 4), ['y', 'y', 'y', 'y'])
+  t.equal(node('x')?.health, 'down', 'the passive check acted first, at the first failed request')
+  await x.restart()
+  await waitFor(async () => node('x')?.health === 'up', 4000, 'x back through active checks')
+  t.equal(node('x')?.passiveDownUntil, null, 'the passive hold was cleared by the good checks')
+})
