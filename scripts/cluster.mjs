@@ -3,7 +3,7 @@
 // it through startCluster(), so the test exercises exactly what a user starts.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { dirname, join, resolve } from 'node:path'
@@ -146,6 +146,7 @@ export async function startCluster (options = {}) {
   for (const [p, flag] of chosen) await probePort(p, flag)
   if (store.startsWith('sqlite:')) mkdirSync(dirname(store.slice('sqlite:'.length)), { recursive: true })
   else await checkRedis(store)
+  const secrets = loadSecrets(dataDir)
 
   const nodes = []
   let balancer
@@ -159,10 +160,9 @@ export async function startCluster (options = {}) {
   }
 
   try {
-    const secret = randomBytes(32).toString('base64url')
     for (const [i, name] of NODE_NAMES.entries()) {
       const nodePort = nodePorts[i] === 0 ? await freePort() : nodePorts[i]
-      nodes.push(spawnNode(name, nodePort, store, secret, log))
+      nodes.push(spawnNode(name, nodePort, store, secrets.session, log))
     }
     await Promise.all(nodes.map((n) => n.ready))
     const { createBalancer } = await importBalancer()
@@ -170,7 +170,7 @@ export async function startCluster (options = {}) {
       listen: `${HOST}:${port}`,
       algorithm: 'weighted-round-robin',
       upstreams: nodes.map((n) => ({ url: n.url, name: n.name })),
-      sticky: { secret: randomBytes(32).toString('base64url') },
+      sticky: { secret: secrets.sticky },
       healthCheck: { path: '/health', interval: '1s', timeout: '500ms', rise: 2, fall: 2 },
       admin: { listen: `${HOST}:${adminPort}` },
       log: { level: 'warn' }
@@ -179,7 +179,7 @@ export async function startCluster (options = {}) {
     try {
       bound = await balancer.listen()
     } catch (err) {
-      throw new ClusterError(err.code === 'EADDRINUSE' ? `the balancer's port is already in use: ${err.message}` : `the balancer did not start: ${err.message}`, 1, { cause: err })
+      throw new ClusterError(`the balancer did not start: ${err.message}`, 1, { cause: err })
     }
     for (const n of nodes) n.live()
     const url = `http://${HOST}:${bound.port}/`
@@ -189,22 +189,35 @@ export async function startCluster (options = {}) {
       statusUrl,
       adminUrl: `http://${HOST}:${bound.adminPort}`,
       store,
-      balancer,
       nodes: nodes.map(({ name, port, pid, url }) => ({ name, port, pid, url })),
-      /** SIGKILL one node's process group: a crash, as the balancer sees it. */
-      kill: async (name) => {
-        const node = nodes.find((n) => n.name === name)
-        if (node === undefined) throw new Error(`no node named ${name}`)
-        try { process.kill(-node.pid, 'SIGKILL') } catch {}
-        const deadline = Date.now() + 5000
-        while (!node.exited && Date.now() < deadline) await sleep(20)
-      },
       stop
     }
   } catch (err) {
     await stop()
     throw err
   }
+}
+
+/**
+ * The cookie secrets, kept in the data directory: sessions are in a persistent store, so a
+ * restarted cluster should still accept the cookies the browser holds.
+ */
+function loadSecrets (dataDir) {
+  const file = join(dataDir, 'secrets.json')
+  try {
+    const saved = JSON.parse(readFileSync(file, 'utf8'))
+    if (typeof saved.session === 'string' && saved.session.length >= 32 && typeof saved.sticky === 'string' && saved.sticky.length >= 32) return saved
+  } catch (err) {
+    if (err.code !== 'ENOENT' && !(err instanceof SyntaxError)) throw new ClusterError(`cannot read ${file}: ${err.message}`)
+  }
+  const secrets = { session: randomBytes(32).toString('base64url'), sticky: randomBytes(32).toString('base64url') }
+  try {
+    mkdirSync(dataDir, { recursive: true })
+    writeFileSync(file, JSON.stringify(secrets) + '\n', { mode: 0o600 })
+  } catch (err) {
+    throw new ClusterError(`cannot write ${file}: ${err.message}`)
+  }
+  return secrets
 }
 
 async function importBalancer () {

@@ -54,8 +54,8 @@ t.test('bad input: one clear line, a non-zero exit, no process left', async (t) 
   }
 })
 
-function cluster (t: Test, args: string[] = [], env: Record<string, string> = {}): Promise<RunningCluster> {
-  return up(t, ['--port', '0', '--admin-port', '0', '--data-dir', mkdtempSync(join(dir, 'data-')), ...args], env)
+function cluster (t: Test, args: string[] = [], env: Record<string, string> = {}, dataDir = mkdtempSync(join(dir, 'data-'))): Promise<RunningCluster> {
+  return up(t, ['--port', '0', '--admin-port', '0', '--data-dir', dataDir, ...args], env)
 }
 
 async function visit (url: string, cookie?: string): Promise<{ count: number, node: string, cookie: string }> {
@@ -70,8 +70,9 @@ async function visit (url: string, cookie?: string): Promise<{ count: number, no
   return { count: body.count, node: body.node.name, cookie: [...jar.values()].join('; ') }
 }
 
-t.test('the cluster serves the counter through the balancer, and SIGTERM stops all of it with status 0', async (t) => {
-  const s = await cluster(t)
+t.test('the cluster serves the counter through the balancer, SIGTERM stops all of it with status 0, and a restart keeps the session', async (t) => {
+  const dataDir = mkdtempSync(join(dir, 'data-'))
+  const s = await cluster(t, [], {}, dataDir)
   t.same(s.nodes.map((n) => n.pid).filter((pid) => tagged(s.tag).includes(pid)), s.nodes.map((n) => n.pid), 'the three printed node pids are running')
   let v = await visit(s.url)
   t.equal(v.count, 1)
@@ -83,6 +84,13 @@ t.test('the cluster serves the counter through the balancer, and SIGTERM stops a
   s.child.kill('SIGTERM')
   t.same(await exited(s, 15_000), { code: 0, signal: null }, 'exit status 0')
   await noSurvivors(t, s.tag)
+  // The SQLite file and the cookie secrets live in the data directory, so the browser's
+  // cookies still work after the whole cluster restarted.
+  const again = await cluster(t, [], {}, dataDir)
+  t.equal((await visit(again.url, v.cookie)).count, 3, 'the count carries on after a restart')
+  again.child.kill('SIGTERM')
+  t.equal((await exited(again, 15_000)).code, 0)
+  await noSurvivors(t, again.tag)
 })
 
 t.test('REDIS_URL makes the same cluster use Redis; SIGINT (Ctrl-C) stops it with status 0', async (t) => {
