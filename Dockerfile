@@ -20,10 +20,11 @@ COPY tsconfig.base.json ./
 COPY packages/middleware packages/middleware
 COPY packages/balancer packages/balancer
 COPY examples/counter-app examples/counter-app
-# tsc writes the entry points without the executable bit that npm gives bins at install time.
+# npm links a workspace's bins only when their files exist, and they exist only after tsc:
+# the final rebuild links tether-balancer into node_modules/.bin and makes it executable.
 RUN npx tsc -b packages/middleware packages/balancer examples/counter-app \
- && chmod +x packages/balancer/dist/cli.js examples/counter-app/dist/server.js \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm rebuild --ignore-scripts
 
 FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production PATH=/app/node_modules/.bin:$PATH

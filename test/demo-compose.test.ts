@@ -74,4 +74,6 @@ t.test('the Dockerfile builds from a clean context', async (t) => {
     for (const source of m[1]!.split(/\s+/)) t.ok(existsSync(`${root}/${source}`), `COPY source ${source} exists`)
   }
   t.match(dockerfile, /npm ci\b/, 'installs from the lock file')
+  const built = dockerfile.indexOf('tsc -b')
+  t.ok(built > 0 && dockerfile.indexOf('npm rebuild --ignore-scripts', built) > built, 'links the bins after they are built (npm skips bins whose files are missing)')
 })
