@@ -20,7 +20,7 @@ t.test('slowloris: headers that trickle in are cut off with 408', async (t) => {
   })
   t.match(data, /^HTTP\/1\.1 408 /)
   t.match(data, /TETHER_ERR_CLIENT_HEADER_TIMEOUT/)
-  t.ok(closedAfterMs >= 350 && closedAfterMs < 3000, `closed after ${closedAfterMs} ms`)
+  t.ok(closedAfterMs >= 350 && closedAfterMs < 5000, `closed after ${closedAfterMs} ms`)
   t.ok(logs.some((l) => l.code === 'TETHER_ERR_CLIENT_HEADER_TIMEOUT'), 'logged with its code')
 })
 
@@ -70,7 +70,7 @@ t.test('a runtime change survives a reload unless the file changed that field', 
 })
 
 t.test('close(): stops accepting, finishes in-flight requests, closes tunnels', async (t) => {
-  const { url, port, balancer } = await startBalancer(t, { upstreams, timeouts: { shutdown: '3s' } })
+  const { url, port, balancer, logs } = await startBalancer(t, { upstreams, timeouts: { shutdown: '5s' } })
   const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
   await new Promise((resolve, reject) => { ws.once('message', resolve); ws.once('error', reject) })
   const wsClosed = new Promise((resolve) => ws.once('close', resolve))
@@ -86,7 +86,8 @@ t.test('close(): stops accepting, finishes in-flight requests, closes tunnels', 
   t.equal(res.headers.connection, 'close', 'and told its client the connection closes')
   await closing
   await wsClosed
-  t.ok(Date.now() - started < 2500, 'closed as soon as the last request finished')
+  t.ok(Date.now() - started < 4500, 'closed as soon as the last request finished')
+  t.notOk(logs.some((l) => /shutdown timeout/.test(String(l.msg))), 'without waiting for the shutdown deadline')
   await balancer.close()
   t.pass('close() twice is fine')
 })
@@ -98,7 +99,7 @@ t.test('close() is bounded by timeouts.shutdown', async (t) => {
   const started = Date.now()
   await balancer.close()
   const took = Date.now() - started
-  t.ok(took >= 250 && took < 1500, `close took ${took} ms`)
+  t.ok(took >= 250 && took < 4000, `close took ${took} ms, bounded by the 300 ms deadline, not the 5 s request`)
   t.equal(await stuck, 'ECONNRESET', 'the request still in flight at the deadline is cut')
 })
 

@@ -161,7 +161,7 @@ for (const engine of ENGINES) {
       const res = await get(`${url}/slow?ms=5000`)
       t.equal(res.status, 504)
       t.equal(res.headers['x-tether-error'], 'TETHER_ERR_UPSTREAM_TIMEOUT')
-      t.ok(Date.now() - started < 3000, 'within the response timeout, not the upstream delay')
+      t.ok(Date.now() - started < 4500, 'within the response timeout, not the 5 s upstream delay')
       t.ok(logs.some((l) => l.phase === 'timeout'), 'logged')
     })
 

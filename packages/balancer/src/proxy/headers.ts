@@ -131,7 +131,9 @@ export function scanRequestHeaders (
         out.push(name, value)
         break
       case TRANSFER_ENCODING: facts.chunked = true; break
-      case CONNECTION: connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`; break
+      case CONNECTION:
+        if (!lowerEquals(value, 'keep-alive') && !lowerEquals(value, 'close')) connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`
+        break
       case UPGRADE: facts.upgrade = value; break
       case XFF: if (trusted) facts.forwardedFor = facts.forwardedFor === undefined ? value : `${facts.forwardedFor}, ${value}`; break
       case XFP: if (trusted && facts.forwardedProto === undefined) facts.forwardedProto = value; break
@@ -162,7 +164,10 @@ export function filterResponseHeaders (raw: readonly string[], out: string[], ke
         break
       case 10:
         if (lowerEquals(name, 'connection')) {
-          connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`
+          // The usual values list no other header: skip the token pass for them.
+          if (!lowerEquals(value, 'keep-alive') && !lowerEquals(value, 'close')) {
+            connectionTokens = connectionTokens === undefined ? value : `${connectionTokens},${value}`
+          }
           if (!keepUpgrade) continue
         }
         if (lowerEquals(name, 'keep-alive')) continue

@@ -11,7 +11,14 @@
  * Connection lifecycle: a connection serves one exchange at a time (no pipelining). It goes
  * back to the idle stack only when the response completed cleanly, the request body was fully
  * sent, and both sides allow keep-alive; anything unusual destroys it.
+ *
+ * Timers: a socket's timeout is set once, to the response timeout, and Node refreshes it on
+ * every read and write, so it bounds both the wait for a response and the gaps in its body.
+ * Re-arming it per request would allocate a Timeout and a bound function each time. Idle
+ * expiry is done instead by one sweep per engine, and checked again when a connection is
+ * taken from the stack.
  */
+import { performance } from 'node:perf_hooks'
 import { connect, type Socket } from 'node:net'
 import {
   UpstreamError,
@@ -110,7 +117,6 @@ class Exchange implements UpstreamExchange, ParserHandler {
     const request = this.request
     const socket = conn.socket
     conn.parser.begin(request.isHead, false)
-    socket.setTimeout(this.pool.engine.options.responseTimeout)
     if (request.bodyKind === 'none') {
       socket.write(serializeHead(request, ''), 'latin1')
       return
@@ -174,6 +180,9 @@ class Connection {
   reused = false
   idle = false
   destroyed = false
+  /** When it went idle (performance.now()), and how long it may stay so. */
+  idleSince = 0
+  idleTimeout = 0
 
   constructor (readonly pool: NodePool, first: Exchange) {
     this.exchange = first
@@ -184,6 +193,7 @@ class Connection {
     pool.all.add(this)
     this.socket.on('connect', () => {
       this.connected = true
+      this.socket.setTimeout(engine.options.responseTimeout)
       const ex = this.exchange
       if (ex !== null && !ex.finished) ex.send(this)
     })
@@ -218,9 +228,10 @@ class Connection {
     const hint = this.parser.keepAliveHint
     // Give back the connection a second before the server's own timeout, as undici does, so
     // that we do not send a request on a connection the server is closing.
-    const timeout = hint > 1000 ? Math.min(engine.options.keepAliveTimeout, hint - 1000) : engine.options.keepAliveTimeout
-    this.socket.setTimeout(timeout)
+    this.idleTimeout = hint > 1000 ? Math.min(engine.options.keepAliveTimeout, hint - 1000) : engine.options.keepAliveTimeout
+    this.idleSince = performance.now()
     pool.idle.push(this)
+    engine.sweepSoon()
   }
 
   destroy (): void {
@@ -312,6 +323,20 @@ class Connection {
   }
 }
 
+/** The most recently idle connection still within its idle timeout; expired ones are closed. */
+function takeIdle (pool: NodePool): Connection | undefined {
+  const list = pool.idle
+  let conn = list.pop()
+  if (conn === undefined) return undefined
+  const now = performance.now()
+  while (conn !== undefined && now - conn.idleSince > conn.idleTimeout) {
+    conn.idle = false
+    conn.destroy()
+    conn = list.pop()
+  }
+  return conn
+}
+
 /**
  * The h1 engine.
  *
@@ -325,6 +350,7 @@ export class H1Engine implements Engine {
   readonly options: EngineOptions
   closed = false
   readonly #pools = new Map<UpstreamTarget, NodePool>()
+  #sweeper: NodeJS.Timeout | null = null
 
   constructor (options: EngineOptions) {
     this.options = options
@@ -341,7 +367,7 @@ export class H1Engine implements Engine {
       queueMicrotask(() => ex.fail(new UpstreamError('engine closed', 'ENGINE_CLOSED', 'connect')))
       return ex
     }
-    const conn = pool.idle.pop()
+    const conn = takeIdle(pool)
     if (conn !== undefined) conn.attach(ex)
     else ex.conn = new Connection(pool, ex)
     return ex
@@ -442,8 +468,28 @@ export class H1Engine implements Engine {
     setTimeout(() => { this.close().catch(() => {}) }, graceMs).unref()
   }
 
+  /** Make sure the idle sweep runs while any connection is idle. */
+  sweepSoon (): void {
+    if (this.#sweeper !== null || this.closed) return
+    const every = Math.max(100, Math.min(1000, Math.floor(this.options.keepAliveTimeout / 4)))
+    this.#sweeper = setInterval(() => {
+      let idle = 0
+      const now = performance.now()
+      for (const pool of this.#pools.values()) {
+        // The stack is LIFO: the oldest idle connections are at the bottom.
+        const list = pool.idle
+        while (list.length > 0 && now - (list[0] as Connection).idleSince > (list[0] as Connection).idleTimeout) (list[0] as Connection).destroy()
+        idle += list.length
+      }
+      if (idle === 0 && this.#sweeper !== null) { clearInterval(this.#sweeper); this.#sweeper = null }
+    }, every)
+    this.#sweeper.unref()
+  }
+
   async close (): Promise<void> {
     this.closed = true
+    if (this.#sweeper !== null) clearInterval(this.#sweeper)
+    this.#sweeper = null
     for (const pool of this.#pools.values()) {
       for (const conn of [...pool.all]) conn.destroy()
     }

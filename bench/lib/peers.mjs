@@ -1,0 +1,123 @@
+// Reverse-proxy peers for benchmarks: nginx and HAProxy run as our own foreground processes
+// with configs in a temp dir (never the system services), and small Node proxies, all in
+// front of the same upstreams. Each `start*` returns { url, pid, stop }.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort, startProcess, waitForPort } from './proc.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux). A proxy's CPU per
+ * request is steadier than its req/s on a shared machine: it does not depend on how much CPU
+ * the other processes left it.
+ */
+export function cpuSeconds (pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN
+  }
+}
+
+/** Wait for a started process to listen; on failure, say what it printed. */
+async function ready (proc, port, what) {
+  try {
+    await waitForPort(port, { timeoutMs: 10_000 })
+  } catch (err) {
+    await proc.stop()
+    throw new Error(`${what} did not start: ${proc.stderr.trim() || err.message}`)
+  }
+}
+
+function have (cmd, args) {
+  try { execFileSync(cmd, args, { stdio: 'ignore' }); return true } catch (err) { return err.code !== 'ENOENT' }
+}
+
+/** Install a Debian package when its command is missing (apt-get update once if needed). */
+export function ensureCommand (cmd, pkg, versionArgs = ['-v']) {
+  if (have(cmd, versionArgs)) return
+  console.error(`bench: installing ${pkg} (apt-get)`)
+  execFileSync('bash', ['-c', `DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg} >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg} >/dev/null)`], { stdio: 'inherit' })
+}
+
+/** nginx, one worker, upstream keep-alive, no access log; foreground, no master process. */
+export async function startNginx (upstreams) {
+  ensureCommand('nginx', 'nginx')
+  const dir = mkdtempSync(join(tmpdir(), 'tether-nginx-'))
+  const port = await freePort()
+  const conf = join(dir, 'nginx.conf')
+  writeFileSync(conf, `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream app {
+${upstreams.map((u) => `    server ${u.replace('http://', '')};`).join('\n')}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`)
+  const proc = startProcess('nginx', ['-p', dir, '-c', conf])
+  await ready(proc, port, 'nginx')
+  return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+}
+
+/** HAProxy, one thread, keep-alive and connection reuse towards the upstreams; foreground. */
+export async function startHaproxy (upstreams) {
+  ensureCommand('haproxy', 'haproxy')
+  const dir = mkdtempSync(join(tmpdir(), 'tether-haproxy-'))
+  const port = await freePort()
+  const conf = join(dir, 'haproxy.cfg')
+  writeFileSync(conf, `global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+backend be
+  balance roundrobin
+${upstreams.map((u, i) => `  server s${i} ${u.replace('http://', '')}`).join('\n')}
+`)
+  const proc = startProcess('haproxy', ['-db', '-f', conf])
+  await ready(proc, port, 'haproxy')
+  return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+}
+
+/**
+ * A Node proxy peer from bench/lib/proxy-peers (fastify-reply-from, http-proxy,
+ * undici-pool, node-agent), round-robin over `upstreams`.
+ */
+export async function startNodePeer (name, upstreams, env = {}) {
+  const port = await freePort()
+  const proc = startProcess(process.execPath, [join(here, 'proxy-peers', `${name}.mjs`)], { env: { PORT: String(port), UPSTREAMS: upstreams.join(','), ...env } })
+  await ready(proc, port, name)
+  return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+}
