@@ -6,7 +6,7 @@ import { Agent } from 'node:http'
 import WebSocket from 'ws'
 import type { EngineName } from '../src/index.js'
 import {
-  deadPort, get, json, send, startBalancer, startUpstreams, stickyCookie, type Seen
+  deadPort, get, json, rawExchange, send, startBalancer, startBlackhole, startUpstream, startUpstreams, stickyCookie, type Seen
 } from './fixtures/helpers.js'
 
 const ENGINES: EngineName[] = ['h1', 'undici', 'http-proxy']
@@ -193,6 +193,31 @@ for (const engine of ENGINES) {
       t.ok((dead1?.errors ?? 0) >= 1)
     })
 
+    t.test('absolute-form request targets reach the app in origin-form', async (t) => {
+      const { data } = await rawExchange(Number(new URL(url).port), (socket) => {
+        socket.write('GET http://shop.example/abs?q=1 HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n')
+      })
+      const body = data.slice(data.indexOf('\r\n\r\n') + 4)
+      t.match(data, /^HTTP\/1\.1 200 /)
+      t.equal((JSON.parse(body) as Seen).url, '/abs?q=1')
+    })
+
+    t.test('a hung connect times out and the next node answers', async (t) => {
+      const hole = await startBlackhole(t)
+      if (hole === undefined) { t.skip('python3 is not installed: cannot make a connect hang on loopback'); return }
+      const spec = { engine, timeouts: { connect: '300ms' } }
+      const { url: u } = await startBalancer(t, { ...spec, upstreams: [{ url: `http://127.0.0.1:${hole}`, name: 'hole' }, { url: a.url, name: 'a' }] })
+      const res = await get(`${u}/`)
+      t.equal(res.status, 200)
+      t.equal(json<Seen>(res).name, 'a', 'retried after the connect timeout')
+      const alone = await startBalancer(t, { ...spec, upstreams: [{ url: `http://127.0.0.1:${hole}`, name: 'hole' }] })
+      const started = Date.now()
+      const failed = await get(`${alone.url}/`)
+      t.equal(failed.status, 503)
+      t.equal(failed.headers['x-tether-error'], 'TETHER_ERR_UPSTREAM_CONNECT')
+      t.ok(Date.now() - started >= 250, 'after the connect timeout')
+    })
+
     t.test('503 when no node is available', async (t) => {
       const dead = await deadPort()
       const { url: u, logs: l } = await startBalancer(t, { engine, upstreams: [{ url: `http://127.0.0.1:${dead}`, name: 'dead' }] })
@@ -215,4 +240,38 @@ t.test('trusted proxies: X-Forwarded-* are kept and extended', async (t) => {
   t.equal(seen.headers['x-forwarded-proto'], 'https')
   t.equal(seen.headers['x-forwarded-host'], 'shop.example')
   t.equal(seen.headers.forwarded, 'for=203.0.113.7')
+})
+
+t.test('IPv6 end to end: client, balancer and upstream on ::1; ip-hash by /64', async (t) => {
+  const v6 = await startUpstream(t, 'v6', '::1')
+  const only = await startBalancer(t, { listen: '[::1]:0', upstreams: [{ url: v6.url, name: 'v6' }] })
+  const seen = json<Seen>(await get(`http://[::1]:${only.port}/`))
+  t.equal(seen.name, 'v6', 'an IPv6 upstream is reached')
+  t.equal(seen.headers['x-forwarded-for'], '::1', 'the IPv6 peer address is forwarded')
+  t.equal(only.balancer.nodes()[0]?.url, `http://[::1]:${v6.port}`)
+
+  const hashed = await startBalancer(t, { listen: '[::1]:0', algorithm: 'ip-hash', sticky: false, upstreams: [{ url: v6.url, name: 'v6' }, { url: a.url, name: 'a' }, { url: b.url, name: 'b' }] })
+  const names = new Set<string>()
+  for (let i = 0; i < 6; i++) names.add(json<Seen>(await get(`http://[::1]:${hashed.port}/`)).name)
+  t.equal(names.size, 1, 'ip-hash keeps an IPv6 client on one node without any cookie')
+})
+
+t.test('ip-hash uses X-Forwarded-For only behind a trusted proxy', async (t) => {
+  const spec = { algorithm: 'ip-hash' as const, sticky: false as const, upstreams }
+  const clients = Array.from({ length: 24 }, (_, i) => `198.51.100.${i + 1}`)
+  const route = async (url: string, xff: string): Promise<string> => json<Seen>(await get(`${url}/`, { 'x-forwarded-for': xff })).name
+
+  const trusted = await startBalancer(t, { ...spec, trustedProxies: ['127.0.0.1'] })
+  const spread = new Set<string>()
+  for (const client of clients) {
+    const first = await route(trusted.url, client)
+    if (await route(trusted.url, client) !== first) t.fail(`${client} moved between two requests`)
+    spread.add(first)
+  }
+  t.equal(spread.size, 3, 'behind a trusted proxy, each client is hashed on its own address')
+
+  const untrusted = await startBalancer(t, spec)
+  const one = new Set<string>()
+  for (const client of clients.slice(0, 8)) one.add(await route(untrusted.url, client))
+  t.equal(one.size, 1, 'from an untrusted peer, a forged X-Forwarded-For does not steer the hash')
 })

@@ -20,6 +20,20 @@ import { findCookie } from '../sticky.js'
 import type { ProxyRuntime, ProxyShared } from './context.js'
 import { scanRequestHeaders, type RequestFacts } from './headers.js'
 
+/**
+ * The request target in origin-form. A client may send absolute-form (`GET http://host/p`,
+ * RFC 9112 §3.2.2); apps behind a reverse proxy expect `/p`, as nginx and HAProxy send.
+ */
+export function originForm (target: string): string {
+  if (target.charCodeAt(0) === 47 /* / */ || target === '*') return target
+  const scheme = target.indexOf('://')
+  if (scheme === -1) return target
+  const slash = target.indexOf('/', scheme + 3)
+  const query = target.indexOf('?', scheme + 3)
+  if (slash === -1 || (query !== -1 && query < slash)) return query === -1 ? '/' : `/${target.slice(query)}`
+  return target.slice(slash)
+}
+
 /** How a request found its node (the value of `x-tether-route`). */
 export type Route = 'sticky' | 'new' | 'moved'
 
@@ -61,7 +75,7 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
   constructor (readonly rt: ProxyRuntime, readonly shared: ProxyShared, req: IncomingMessage) {
     this.body = req
     this.method = req.method ?? 'GET'
-    this.path = req.url ?? '/'
+    this.path = originForm(req.url ?? '/')
     this.isHead = this.method === 'HEAD'
     this.peer = normalizeAddress(req.socket.remoteAddress ?? '')
   }
