@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { freePort, request, waitFor } from './net.js'
+import { childEnv, freePort, request, waitFor } from './net.js'
 
 export interface AppProcess {
   readonly url: string
@@ -22,7 +22,7 @@ interface Teardownable { teardown (fn: () => unknown): void }
 export async function startApp (t: Teardownable, script: string, env: Record<string, string>): Promise<AppProcess> {
   const port = await freePort()
   const path = fileURLToPath(new URL(script, import.meta.url))
-  const child = spawn(process.execPath, [path], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [path], { env: childEnv({ ...env, PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout!.on('data', (d) => { output = (output + String(d)).slice(-8000) })
   child.stderr!.on('data', (d) => { output = (output + String(d)).slice(-8000) })

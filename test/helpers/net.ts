@@ -53,3 +53,13 @@ export function cookieFrom (headers: http.IncomingHttpHeaders, name: string): st
   }
   return undefined
 }
+
+/**
+ * This process's environment for a child process, without tap's NODE_OPTIONS: tap preloads its
+ * process-info hook into every descendant, which more than doubles a node's start-up time and
+ * makes bounded waits flaky on a loaded machine.
+ */
+export function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const { NODE_OPTIONS: _tap, ...env } = process.env
+  return { ...env, ...extra }
+}
