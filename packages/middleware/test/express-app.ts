@@ -132,6 +132,21 @@ export function buildApp (factory: ExpressFactory, options: Partial<ExpressSessi
   })
   // Never answers: only the client's abort ends it (and must release a held lock).
   app.post('/hang', (req, _res) => { data(req).touched = true })
+  // flushHeaders() sends headers through writeHead(): they must still wait for the save.
+  app.post('/flush', h(async (req, res) => {
+    req.session.streamed = 'flushed'
+    res.flushHeaders()
+    await sleep(20)
+    res.end('done')
+  }))
+  // A sub-app runs with its own request/response prototypes and mounts the middleware again.
+  const sub = factory()
+  sub.use(session)
+  sub.post('/set', (req, res) => {
+    data(req)[String(req.query.k)] = JSON.parse(String(req.query.v)) as unknown
+    res.json({ id: req.sessionID })
+  })
+  app.use('/sub', sub)
 
   if (errorHandler) {
     app.use((err: Error & { code?: string, statusCode?: number }, _req: Request, res: Response, _next: NextFunction) => {

@@ -251,6 +251,24 @@ const cases: Array<[string, (t: Test, ctx: Ctx) => Promise<void>]> = [
     t.equal((await b.get(`${url}${reply.headers.location!}`)).json().value, 'yes')
   }],
 
+  ['flushHeaders() waits for the save too', async (t, { url }) => {
+    const b = new Browser()
+    const reply = await b.post(`${url}/flush`)
+    t.equal(reply.body, 'done')
+    t.equal(sessionLines(reply).length, 1, 'the cookie went out with the flushed headers')
+    t.equal((await b.get(`${url}/get?k=streamed`)).json().value, 'flushed')
+  }],
+
+  ['a sub-app that mounts the middleware again shares the one session', async (t, { url }) => {
+    const b = new Browser()
+    await b.post(`${url}/set?k=user&v="ada"`)
+    const reply = await b.post(`${url}/sub/set?k=n&v=3`)
+    t.equal(reply.json().id, idOf(b.cookie), 'the same session inside the sub-app')
+    t.same(sessionLines(reply), [], 'no second cookie')
+    t.equal((await b.get(`${url}/get?k=n`)).json().value, 3, 'the sub-app\'s write was saved')
+    t.equal((await b.get(`${url}/get?k=user`)).json().value, 'ada')
+  }],
+
   ['a write is visible to the very next request on another process, both ways', async (t, { url, other }) => {
     const b = new Browser()
     for (let i = 0; i < 20; i++) {

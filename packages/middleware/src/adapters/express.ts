@@ -55,18 +55,17 @@ export interface ExpressSessionMiddleware {
   close (): Promise<void>
 }
 
-const kState = Symbol('tether.session.state')
-type SessionRequest = IncomingMessage & { [kState]?: SessionState, session: Session, secure?: boolean }
+type SessionRequest = IncomingMessage & { session: Session | undefined, secure?: boolean }
 
 // Headers describing a body that a failed save dropped; the error response brings its own.
 const BODY_HEADERS = ['content-length', 'content-type', 'content-encoding', 'content-language', 'content-range', 'content-disposition', 'etag', 'last-modified', 'location', 'transfer-encoding']
 
-// One shared descriptor: the getter finds the state through `this`, so no closure per request,
-// and it follows regenerate() the way express-session's req.sessionID does.
+// One shared descriptor: the getter reads the session through `this`, so no closure per
+// request, and it follows regenerate() the way express-session's req.sessionID does.
 const SESSION_ID: PropertyDescriptor = Object.freeze({
   configurable: true,
   enumerable: true,
-  get (this: SessionRequest): string | undefined { return this[kState]?.proxy.id }
+  get (this: SessionRequest): string | undefined { return this.session?.id }
 })
 
 /** Saves the session when the response starts, and answers with the error if that fails. */
@@ -149,8 +148,10 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
 
   const middleware = (incoming: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void => {
     const req = incoming as SessionRequest
-    // Mounted twice (an app and a sub-app): the first one owns the session.
-    if (req[kState] !== undefined) {
+    // Mounted twice (an app and a sub-app): the first one owns the session. Every property
+    // added to an Express request costs a hidden-class transition (Express swaps its
+    // prototype), so the middleware adds only the two users see: session and sessionID.
+    if (req.session !== undefined) {
       next()
       return
     }
@@ -170,7 +171,6 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
         movedHeader: single(headers['x-tether-moved'])
       })
     opening.then((state) => {
-      req[kState] = state
       req.session = state.proxy
       Object.defineProperty(req, 'sessionID', SESSION_ID)
       holdOutput(res, new SaveBeforeOutput(manager, state, next))

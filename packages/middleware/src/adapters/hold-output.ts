@@ -3,8 +3,8 @@
  * compression hook `writeHead`/`write`/`end`, made strict enough that the work completes before
  * the status line and headers leave, for streaming responses too.
  *
- * The first output call (writeHead, write, end or flushHeaders) starts the work and is queued
- * with everything after it. When the work resolves, the queue is replayed in order through the
+ * The first output call (writeHead, write or end; flushHeaders goes through writeHead) starts
+ * the work and is queued with everything after it. When the work resolves, the queue is replayed in order through the
  * methods that were in place before ours (another middleware's wrappers included). While held,
  * `write()` answers `false`, so a stream piped into the response pauses and waits for the
  * 'drain' we emit after the replay: backpressure holds without buffering a whole stream.
@@ -25,69 +25,83 @@ export interface OutputTask {
 }
 
 const enum Phase { Open, Holding, Released, Failed }
-const enum Kind { WriteHead, Write, End, FlushHeaders }
+const enum Kind { WriteHead, Write, End }
 
 type Method = (...args: unknown[]) => unknown
 interface Held { readonly kind: Kind, readonly args: unknown[] }
-
-const kHold = Symbol('tether.holdOutput')
-type Hooked = ServerResponse & { [kHold]?: HeldOutput }
 
 class HeldOutput {
   phase = Phase.Open
   queue: Held[] = []
   /** A write was answered `false` while held: that writer waits for a 'drain'. */
   owesDrain = false
-  readonly task: OutputTask
-  readonly writeHead: Method
-  readonly write: Method
-  readonly end: Method
-  readonly flushHeaders: Method
+  readonly #res: ServerResponse
+  readonly #task: OutputTask
+  readonly #writeHead: Method
+  readonly #write: Method
+  readonly #end: Method
 
   constructor (res: ServerResponse, task: OutputTask) {
-    this.task = task
-    this.writeHead = res.writeHead as Method
-    this.write = res.write as Method
-    this.end = res.end as Method
-    this.flushHeaders = res.flushHeaders as Method
+    this.#res = res
+    this.#task = task
+    this.#writeHead = res.writeHead as Method
+    this.#write = res.write as Method
+    this.#end = res.end as Method
   }
 
-  add (res: ServerResponse, kind: Kind, args: unknown[]): void {
+  writeHead (args: unknown[]): unknown {
+    if (this.phase === Phase.Released || this.phase === Phase.Failed) return Reflect.apply(this.#writeHead, this.#res, args)
+    this.#add(Kind.WriteHead, args)
+    return this.#res
+  }
+
+  write (args: unknown[]): boolean {
+    if (this.phase === Phase.Released) return Reflect.apply(this.#write, this.#res, args) as boolean
+    // Failed: these are the dropped handler's late chunks; the error response uses end().
+    if (this.phase === Phase.Failed) return false
+    this.#add(Kind.Write, args)
+    this.owesDrain = true
+    return false
+  }
+
+  end (args: unknown[]): unknown {
+    if (this.phase === Phase.Released || this.phase === Phase.Failed) return Reflect.apply(this.#end, this.#res, args)
+    this.#add(Kind.End, args)
+    return this.#res
+  }
+
+  closed (): void {
+    this.#task.closed(this.#res, this.phase === Phase.Holding)
+  }
+
+  #add (kind: Kind, args: unknown[]): void {
     this.queue.push({ kind, args })
     if (this.phase !== Phase.Open) return
     this.phase = Phase.Holding
-    this.task.beforeOutput(res).then(() => this.#release(res), (err: unknown) => this.#fail(res, err))
+    this.#task.beforeOutput(this.#res).then(() => this.#release(), (err: unknown) => this.#fail(err))
   }
 
-  #release (res: ServerResponse): void {
+  #release (): void {
     this.phase = Phase.Released
+    const res = this.#res
     const queue = this.queue
     this.queue = []
     for (const call of queue) {
       if (call.kind === Kind.WriteHead) mergeSetCookie(res, call.args)
-      Reflect.apply(this.#method(call.kind), res, call.args)
+      Reflect.apply(call.kind === Kind.WriteHead ? this.#writeHead : call.kind === Kind.Write ? this.#write : this.#end, res, call.args)
     }
     // Our `false` made a writer wait; if the real stream is not itself backed up, no 'drain'
     // would ever come, so we owe it one.
     if (this.owesDrain && !res.writableEnded && !res.writableNeedDrain) res.emit('drain')
   }
 
-  #fail (res: ServerResponse, err: unknown): void {
+  #fail (err: unknown): void {
     // Nothing held is sent: the response becomes the error. Writes still arriving come from the
     // handler whose output was dropped and are dropped too; end() and writeHead() pass, since
     // that is how error handlers (finalhandler, res.send) answer.
     this.phase = Phase.Failed
     this.queue = []
-    this.task.failed(res, err)
-  }
-
-  #method (kind: Kind): Method {
-    switch (kind) {
-      case Kind.WriteHead: return this.writeHead
-      case Kind.Write: return this.write
-      case Kind.End: return this.end
-      case Kind.FlushHeaders: return this.flushHeaders
-    }
+    this.#task.failed(this.#res, err)
   }
 }
 
@@ -104,53 +118,15 @@ class HeldOutput {
  * ```
  */
 export function holdOutput (res: ServerResponse, task: OutputTask): void {
-  const hooked = res as Hooked
-  hooked[kHold] = new HeldOutput(res, task)
-  hooked.writeHead = heldWriteHead as ServerResponse['writeHead']
-  hooked.write = heldWrite as ServerResponse['write']
-  hooked.end = heldEnd as ServerResponse['end']
-  hooked.flushHeaders = heldFlushHeaders
-  hooked.on('close', onClose)
-}
-
-// One set of functions for every response: they find the request's hold through `this`, so
-// hooking a response allocates no closures.
-
-function heldWriteHead (this: Hooked, ...args: unknown[]): unknown {
-  const hold = this[kHold]!
-  if (hold.phase === Phase.Released || hold.phase === Phase.Failed) return Reflect.apply(hold.writeHead, this, args)
-  hold.add(this, Kind.WriteHead, args)
-  return this
-}
-
-function heldWrite (this: Hooked, ...args: unknown[]): boolean {
-  const hold = this[kHold]!
-  if (hold.phase === Phase.Released) return Reflect.apply(hold.write, this, args) as boolean
-  if (hold.phase === Phase.Failed) return false
-  hold.add(this, Kind.Write, args)
-  hold.owesDrain = true
-  return false
-}
-
-function heldEnd (this: Hooked, ...args: unknown[]): unknown {
-  const hold = this[kHold]!
-  if (hold.phase === Phase.Released || hold.phase === Phase.Failed) return Reflect.apply(hold.end, this, args)
-  hold.add(this, Kind.End, args)
-  return this
-}
-
-function heldFlushHeaders (this: Hooked): void {
-  const hold = this[kHold]!
-  if (hold.phase === Phase.Released || hold.phase === Phase.Failed) {
-    Reflect.apply(hold.flushHeaders, this, [])
-    return
-  }
-  hold.add(this, Kind.FlushHeaders, [])
-}
-
-function onClose (this: Hooked): void {
-  const hold = this[kHold]
-  if (hold !== undefined) hold.task.closed(this, hold.phase === Phase.Holding)
+  const hold = new HeldOutput(res, task)
+  // Own properties, like express-session's and compression's wrappers, because Express swaps
+  // the response's prototype when a sub-app runs. Each new property costs a hidden-class
+  // transition on an Express response, so there are as few as possible: flushHeaders() is not
+  // hooked, because it sends its headers through writeHead(), which is.
+  res.writeHead = function (...args: unknown[]) { return hold.writeHead(args) } as ServerResponse['writeHead']
+  res.write = function (...args: unknown[]) { return hold.write(args) } as ServerResponse['write']
+  res.end = function (...args: unknown[]) { return hold.end(args) } as ServerResponse['end']
+  res.on('close', () => { hold.closed() })
 }
 
 /**
