@@ -61,7 +61,7 @@ async function stickyCookie (url) {
 
 export default async function (ctx) {
   const { root, duration, quick } = ctx
-  const rounds = quick ? 1 : 2
+  const rounds = quick ? 1 : 3
   const warmup = quick ? 1 : 2
   const upstreams = await startUpstreams(root, 3)
 
@@ -74,12 +74,15 @@ export default async function (ctx) {
     { name: 'tether-balancer, http-proxy engine', start: () => startBalancer(root, upstreams, 'http-proxy'), ours: true },
     { name: '@fastify/reply-from', start: () => startNodePeer('fastify-reply-from', upstreams), node: true },
     { name: 'http-proxy + keep-alive agent', start: () => startNodePeer('http-proxy', upstreams), node: true },
-    { name: 'minimal undici Pool proxy', start: () => startNodePeer('undici-pool', upstreams), node: true },
-    { name: 'minimal node:http Agent proxy', start: () => startNodePeer('node-agent', upstreams), node: true }
+    // Not products: 30-line proxies without a single balancer feature, the engine-choice baselines.
+    { name: 'minimal undici Pool proxy (no features)', start: () => startNodePeer('undici-pool', upstreams), reference: true },
+    { name: 'minimal node:http Agent proxy (no features)', start: () => startNodePeer('node-agent', upstreams), reference: true }
   ]
   const best = new Map()
   for (let round = 0; round < rounds; round++) {
-    for (const target of targets) {
+    // Rotate the order each round so that no target always runs at the same moment.
+    const order = targets.map((_, i) => targets[(i + round * 3) % targets.length])
+    for (const target of order) {
       const server = await target.start()
       try {
         const headers = {}
@@ -97,14 +100,18 @@ export default async function (ctx) {
   }
 
   const nginx = best.get(targets[0])
-  const rows = targets.map((target) => {
+  const row = (target) => {
     const r = best.get(target)
     return [
       target.name, r.rps, fmt(r.p50, 2), fmt(r.p99, 2),
       `${fmt(r.rps / nginx.rps, 2)}×`, `${fmt(r.p99 / nginx.p99, 2)}×`, fmt(r.cpuUsPerReq, 1), r.non2xx + r.socketErrors
     ]
-  })
-  const out = [table(`Reverse proxies, 3 upstreams, tiny response (wrk -t1 -c50, ${duration} s, best of ${rounds})`, ['proxy', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs nginx', 'p99 vs nginx', 'proxy CPU µs/req', 'errors'], rows)]
+  }
+  const columns = ['proxy', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs nginx', 'p99 vs nginx', 'proxy CPU µs/req', 'errors']
+  const out = [
+    table(`Reverse proxies, 3 upstreams, tiny response (wrk -t1 -c50, ${duration} s, best of ${rounds})`, columns, targets.filter((x) => !x.reference).map(row)),
+    table('Engine-choice baselines in the same run: minimal proxies with no balancer features', columns, targets.filter((x) => x.reference).map(row))
+  ]
 
   const main = best.get(targets.find((x) => x.main))
   const fastestNode = Math.max(...targets.filter((x) => x.node).map((x) => best.get(x).rps))

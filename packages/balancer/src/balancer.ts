@@ -23,7 +23,14 @@ import { respondErrorRaw } from './proxy/respond.js'
 import { UpgradeExchange } from './proxy/upgrade.js'
 import { StickyCodec } from './sticky.js'
 
-/** Options for {@link createBalancer} beyond the configuration itself. */
+/**
+ * Options for {@link createBalancer} beyond the configuration itself.
+ *
+ * @example
+ * ```ts
+ * createBalancer(await loadConfigFile('lb.yaml'), { configFile: 'lb.yaml', logger: pino({ level: 'warn' }) })
+ * ```
+ */
 export interface BalancerOptions {
   /** A pino logger to use. Default: JSON lines on stdout at `config.log.level`. */
   logger?: Logger
@@ -31,14 +38,28 @@ export interface BalancerOptions {
   configFile?: string
 }
 
-/** Where the balancer listens, once `listen()` resolved. */
+/**
+ * Where the balancer listens, once `listen()` resolved.
+ *
+ * @example
+ * ```ts
+ * const { port, adminPort } = await balancer.listen()
+ * ```
+ */
 export interface ListenInfo {
   readonly port: number
   /** The admin API's port, when it is enabled. */
   readonly adminPort?: number
 }
 
-/** A node update, as the admin API takes it. */
+/**
+ * A node update, as the admin API takes it.
+ *
+ * @example
+ * ```ts
+ * balancer.setNode('app-1', { state: 'drain', weight: 2 })
+ * ```
+ */
 export interface NodeUpdate {
   state?: NodeState
   weight?: number

@@ -4,7 +4,14 @@
  * and they never change meaning. `test/errors.test.ts` lists them.
  */
 
-/** What the registry knows about one code. */
+/**
+ * What the registry knows about one code.
+ *
+ * @example
+ * ```ts
+ * const def: ErrorDefinition = errorCodes.TETHER_ERR_UPSTREAM_TIMEOUT // { status: 504, message: … }
+ * ```
+ */
 export interface ErrorDefinition {
   /** HTTP status sent to a client or admin caller, when the error answers a request. */
   readonly status: number | undefined
@@ -112,10 +119,24 @@ export const errorCodes = {
   }
 } as const satisfies Record<string, ErrorDefinition>
 
-/** A stable error code, such as `TETHER_ERR_NO_UPSTREAM`. */
+/**
+ * A stable error code, such as `TETHER_ERR_NO_UPSTREAM`.
+ *
+ * @example
+ * ```ts
+ * const code: ErrorCode = 'TETHER_ERR_NO_UPSTREAM'
+ * ```
+ */
 export type ErrorCode = keyof typeof errorCodes
 
-/** One problem found in a configuration: where it is, what it held, what is wrong. */
+/**
+ * One problem found in a configuration: where it is, what it held, what is wrong.
+ *
+ * @example
+ * ```ts
+ * try { resolveConfig(raw) } catch (err) { for (const issue of (err as TetherBalancerError).issues) console.error(formatIssue(issue)) }
+ * ```
+ */
 export interface ConfigIssue {
   /** Path of the field, such as `upstreams[1].weight`. */
   readonly field: string

@@ -18,7 +18,15 @@ interface Entry {
   readonly current: boolean
 }
 
-/** A verified cookie. */
+/**
+ * A verified cookie.
+ *
+ * @example
+ * ```ts
+ * const match: StickyMatch | undefined = codec.verify(cookieValue)
+ * const reissue = match !== undefined && !match.current // signed with an older secret
+ * ```
+ */
 export interface StickyMatch {
   /** The node the cookie names. */
   readonly name: string

@@ -4,7 +4,7 @@
 // HTML status page with working buttons' targets.
 import t from 'tap'
 import { register } from 'prom-client'
-import { get, json, send, startBalancer, startUpstreams, type Seen } from './fixtures/helpers.js'
+import { get, json, send, startBalancer, startUpstreams, waitFor, type Seen } from './fixtures/helpers.js'
 
 const [a, b] = await startUpstreams(t, ['a', 'b'])
 if (a === undefined || b === undefined) throw new Error('no upstreams')
@@ -127,7 +127,7 @@ t.test('metrics: own registry, per-node counters, latency histogram, routes', as
 t.test('status page: self-contained HTML with every node and working button targets', async (t) => {
   const { adminUrl, balancer } = await startBalancer(t, { upstreams, admin: { listen: 0 }, healthCheck: { path: '/health', interval: '100ms' } })
   balancer.setNode('b', { state: 'maint' })
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await waitFor(() => balancer.nodes().every((n) => n.lastCheck?.ok === true), 8000, 'a good check on every node')
   const res = await get(`${adminUrl}/`)
   t.equal(res.status, 200)
   t.match(res.headers['content-type'], /text\/html/)

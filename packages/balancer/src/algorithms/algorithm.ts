@@ -5,7 +5,14 @@
  */
 import type { AlgorithmName } from '../config/types.js'
 
-/** What an algorithm may know about a node. The pool's nodes satisfy it. */
+/**
+ * What an algorithm may know about a node. The pool's nodes satisfy it.
+ *
+ * @example
+ * ```ts
+ * const node: Candidate = { name: 'app-1', weight: 3, active: 0 }
+ * ```
+ */
 export interface Candidate {
   /** Stable name; ip-hash derives each node's hash seed from it. */
   readonly name: string
@@ -15,7 +22,14 @@ export interface Candidate {
   readonly active: number
 }
 
-/** Per-request facts an algorithm may use. */
+/**
+ * Per-request facts an algorithm may use.
+ *
+ * @example
+ * ```ts
+ * ipHash.pick({ clientKey: hashKeyForAddress('2001:db8::7') } satisfies PickContext)
+ * ```
+ */
 export interface PickContext {
   /** The client's address as ip-hash should hash it (see `hashKeyForAddress`). */
   readonly clientKey: string

@@ -14,7 +14,15 @@ export interface ResolvedListen {
   readonly port: number
 }
 
-/** One upstream node, resolved. */
+/**
+ * One upstream node, resolved.
+ *
+ * @example
+ * ```ts
+ * const [first]: readonly ResolvedUpstream[] = resolveConfig({ upstreams: ['http://[::1]:3001'] }).upstreams
+ * first?.host // '::1'
+ * ```
+ */
 export interface ResolvedUpstream {
   readonly name: string
   readonly url: string
@@ -68,7 +76,15 @@ export interface ResolvedAdmin {
   readonly allowedHosts: readonly string[]
 }
 
-/** The configuration with every default applied; what the balancer runs on. */
+/**
+ * The configuration with every default applied; what the balancer runs on.
+ *
+ * @example
+ * ```ts
+ * const config: ResolvedConfig = resolveConfig({ upstreams: ['http://127.0.0.1:3001'] })
+ * config.timeouts.connect // 3000
+ * ```
+ */
 export interface ResolvedConfig {
   readonly listen: ResolvedListen
   readonly upstreams: readonly ResolvedUpstream[]
@@ -84,9 +100,23 @@ export interface ResolvedConfig {
   readonly log: { readonly level: LogLevel, readonly accessLog: boolean }
 }
 
-/** Every algorithm name, in the order the docs list them. */
+/**
+ * Every algorithm name, in the order the docs list them.
+ *
+ * @example
+ * ```ts
+ * ALGORITHMS.includes('ip-hash') // true
+ * ```
+ */
 export const ALGORITHMS: readonly AlgorithmName[] = ['weighted-round-robin', 'least-connections', 'ip-hash']
-/** Every engine name; the first is the default. */
+/**
+ * Every engine name; the first is the default.
+ *
+ * @example
+ * ```ts
+ * ENGINES[0] // 'h1'
+ * ```
+ */
 export const ENGINES: readonly EngineName[] = ['h1', 'undici', 'http-proxy']
 const STATES: readonly NodeState[] = ['active', 'drain', 'maint']
 const LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -202,7 +232,14 @@ class Checker {
   }
 }
 
-/** Options for {@link resolveConfig}. */
+/**
+ * Options for {@link resolveConfig}.
+ *
+ * @example
+ * ```ts
+ * resolveConfig(raw, { file: 'lb.yaml' } satisfies ResolveOptions)
+ * ```
+ */
 export interface ResolveOptions {
   /** The file the config came from, named in every issue. */
   file?: string

@@ -4,28 +4,75 @@
  * such as `"500ms"`, `"10s"`, `"2m"`.
  */
 
-/** The load-balancing algorithms, one module each under `algorithms/`. */
+/**
+ * The load-balancing algorithms, one module each under `algorithms/`.
+ *
+ * @example
+ * ```ts
+ * const algorithm: AlgorithmName = 'least-connections'
+ * ```
+ */
 export type AlgorithmName = 'weighted-round-robin' | 'least-connections' | 'ip-hash'
 
-/** The forwarding engines, one module each under `engines/`. */
+/**
+ * The forwarding engines, one module each under `engines/`.
+ *
+ * @example
+ * ```ts
+ * const engine: EngineName = 'h1'
+ * ```
+ */
 export type EngineName = 'h1' | 'undici' | 'http-proxy'
 
 /**
  * Administrative state of a node. `drain`: keeps its sticky clients, gets no new ones.
  * `maint`: gets no traffic at all.
+ *
+ * @example
+ * ```ts
+ * balancer.setNode('app-1', { state: 'maint' satisfies NodeState })
+ * ```
  */
 export type NodeState = 'active' | 'drain' | 'maint'
 
-/** Milliseconds, or a string such as `"250ms"`, `"10s"`, `"1m"`, `"1h"`. */
+/**
+ * Milliseconds, or a string such as `"250ms"`, `"10s"`, `"1m"`, `"1h"`.
+ *
+ * @example
+ * ```ts
+ * const timeout: Duration = '1.5s'
+ * ```
+ */
 export type Duration = number | string
 
-/** A port (`8080`, `0` for any free port) or `"host:port"` (`"127.0.0.1:8080"`, `"[::1]:8080"`). */
+/**
+ * A port (`8080`, `0` for any free port) or `"host:port"` (`"127.0.0.1:8080"`, `"[::1]:8080"`).
+ *
+ * @example
+ * ```ts
+ * const listen: ListenAddress = '[::1]:8080'
+ * ```
+ */
 export type ListenAddress = number | string
 
-/** Log levels, as pino names them. */
+/**
+ * Log levels, as pino names them.
+ *
+ * @example
+ * ```ts
+ * const log: LogConfig = { level: 'warn' satisfies LogLevel }
+ * ```
+ */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
-/** One upstream node, like an nginx `server` line. */
+/**
+ * One upstream node, like an nginx `server` line.
+ *
+ * @example
+ * ```ts
+ * const node: UpstreamConfig = { url: 'http://10.0.0.11:3000', name: 'app-1', weight: 3, maxFails: 3, failTimeout: '30s' }
+ * ```
+ */
 export interface UpstreamConfig {
   /** `http://host:port`. Only plain HTTP upstreams are supported. */
   url: string
@@ -43,7 +90,14 @@ export interface UpstreamConfig {
   state?: NodeState
 }
 
-/** Sticky sessions: the balancer's own cookie, in the style of HAProxy's `cookie ... insert`. */
+/**
+ * Sticky sessions: the balancer's own cookie, in the style of HAProxy's `cookie ... insert`.
+ *
+ * @example
+ * ```ts
+ * const sticky: StickyConfig = { secret: [process.env.NEW_SECRET ?? '', process.env.OLD_SECRET ?? ''], secure: true }
+ * ```
+ */
 export interface StickyConfig {
   /** Default true. */
   enabled?: boolean
@@ -66,7 +120,14 @@ export interface StickyConfig {
   path?: string
 }
 
-/** Active HTTP health checks, like HAProxy's `check inter … rise … fall …`. */
+/**
+ * Active HTTP health checks, like HAProxy's `check inter … rise … fall …`.
+ *
+ * @example
+ * ```ts
+ * const healthCheck: HealthCheckConfig = { path: '/health', interval: '2s', timeout: '1s', rise: 2, fall: 3 }
+ * ```
+ */
 export interface HealthCheckConfig {
   /** Default true when the section is present. */
   enabled?: boolean
@@ -82,7 +143,14 @@ export interface HealthCheckConfig {
   fall?: number
 }
 
-/** Timeouts. Each bounds one wait; none is a total request deadline. */
+/**
+ * Timeouts. Each bounds one wait; none is a total request deadline.
+ *
+ * @example
+ * ```ts
+ * const timeouts: TimeoutsConfig = { connect: '1s', response: '30s', shutdown: '20s' }
+ * ```
+ */
 export interface TimeoutsConfig {
   /** Receiving the request headers (slowloris). Default `"10s"`. Answer: 408. */
   clientHeaders?: Duration
@@ -98,7 +166,14 @@ export interface TimeoutsConfig {
   shutdown?: Duration
 }
 
-/** Upstream keep-alive, like nginx's `keepalive` directive. */
+/**
+ * Upstream keep-alive, like nginx's `keepalive` directive.
+ *
+ * @example
+ * ```ts
+ * const keepAlive: KeepAliveConfig = { maxIdle: 64, timeout: '4s' }
+ * ```
+ */
 export interface KeepAliveConfig {
   /** Idle connections kept per node. Default 128. */
   maxIdle?: number
@@ -106,7 +181,14 @@ export interface KeepAliveConfig {
   timeout?: Duration
 }
 
-/** The runtime admin API and status page. */
+/**
+ * The runtime admin API and status page.
+ *
+ * @example
+ * ```ts
+ * const admin: AdminConfig = { listen: 9090, token: process.env.TETHER_ADMIN_TOKEN }
+ * ```
+ */
 export interface AdminConfig {
   /** Where it listens. A bare port binds to 127.0.0.1. */
   listen: ListenAddress
@@ -116,7 +198,14 @@ export interface AdminConfig {
   allowedHosts?: string[]
 }
 
-/** Logging. */
+/**
+ * Logging.
+ *
+ * @example
+ * ```ts
+ * const log: LogConfig = { level: 'info', accessLog: true }
+ * ```
+ */
 export interface LogConfig {
   /** Default `"info"`. */
   level?: LogLevel

@@ -7,7 +7,14 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { EngineName } from '../config/types.js'
 
-/** Where to send: the parts of a node an engine needs. */
+/**
+ * Where to send: the parts of a node an engine needs.
+ *
+ * @example
+ * ```ts
+ * const target: UpstreamTarget = { name: 'app-1', host: '::1', port: 3001, authority: '[::1]:3001' }
+ * ```
+ */
 export interface UpstreamTarget {
   readonly name: string
   /** For `net.connect`: IPv6 without brackets. */
@@ -21,10 +28,22 @@ export interface UpstreamTarget {
  * How the request body is framed towards the upstream: `none` (no body), `length`
  * (Content-Length, among `headers`; bytes streamed as they come) or `chunked` (length unknown:
  * the client sent chunked, and the engine frames it with chunked encoding).
+ *
+ * @example
+ * ```ts
+ * const kind: BodyKind = req.headers['transfer-encoding'] !== undefined ? 'chunked' : 'length'
+ * ```
  */
 export type BodyKind = 'none' | 'length' | 'chunked'
 
-/** One attempt at forwarding a request. */
+/**
+ * One attempt at forwarding a request.
+ *
+ * @example
+ * ```ts
+ * const request: ForwardRequest = { method: 'GET', path: '/', headers: ['host', 'shop.example'], bodyKind: 'none', body: req, isHead: false }
+ * ```
+ */
 export interface ForwardRequest {
   readonly method: string
   /** Request target as received (origin-form). */
@@ -43,7 +62,8 @@ export interface ForwardRequest {
 }
 
 /**
- * Where an attempt failed, which decides whether it may be retried:
+ * Where an attempt failed, which decides whether it may be retried (example: `phase === 'connect'`
+ * means nothing was sent):
  * - `connect`: no connection; nothing was sent. Safe to retry whatever the method.
  * - `request`: connected, maybe sent, no response byte yet. Retry only idempotent requests
  *   whose body was not consumed.
@@ -52,7 +72,14 @@ export interface ForwardRequest {
  */
 export type FailurePhase = 'connect' | 'request' | 'response' | 'timeout'
 
-/** Receives one response. Engines call these in order: head, data*, end; or error at any point. */
+/**
+ * Receives one response. Engines call these in order: head, data*, end; or error at any point.
+ *
+ * @example
+ * ```ts
+ * const sink: ResponseSink = { onHead (s, r, h) {}, onData () { return true }, onEnd () {}, onError (err, phase) {} }
+ * ```
+ */
 export interface ResponseSink {
   /** `headers` flat, as received (hop-by-hop included; the proxy strips them). */
   onHead (status: number, reason: string, headers: readonly string[]): void
@@ -62,7 +89,15 @@ export interface ResponseSink {
   onError (error: Error, phase: FailurePhase): void
 }
 
-/** Handle on one in-flight attempt. */
+/**
+ * Handle on one in-flight attempt.
+ *
+ * @example
+ * ```ts
+ * const exchange: UpstreamExchange = engine.request(target, request, sink)
+ * res.on('close', () => exchange.abort())
+ * ```
+ */
 export interface UpstreamExchange {
   /** Stop the attempt and free its connection (the client went away). Idempotent. */
   abort (): void
@@ -70,7 +105,14 @@ export interface UpstreamExchange {
   resume (): void
 }
 
-/** Receives the outcome of an upgrade (WebSocket) attempt. */
+/**
+ * Receives the outcome of an upgrade (WebSocket) attempt.
+ *
+ * @example
+ * ```ts
+ * const sink: UpgradeSink = { onUpgrade (reason, headers, socket, head) { client.pipe(socket).pipe(client) }, onResponse () {}, onError () {} }
+ * ```
+ */
 export interface UpgradeSink {
   /** 101: both sides now speak the upgraded protocol over `socket`; `head` is data already read. */
   onUpgrade (reason: string, headers: readonly string[], socket: Duplex, head: Buffer): void
@@ -79,7 +121,14 @@ export interface UpgradeSink {
   onError (error: Error, phase: FailurePhase): void
 }
 
-/** Connection timeouts and pooling settings an engine honours. */
+/**
+ * Connection timeouts and pooling settings an engine honours.
+ *
+ * @example
+ * ```ts
+ * const options: EngineOptions = { connectTimeout: 3000, responseTimeout: 60000, maxIdle: 128, keepAliveTimeout: 4000 }
+ * ```
+ */
 export interface EngineOptions {
   /** Connect timeout (ms). */
   readonly connectTimeout: number

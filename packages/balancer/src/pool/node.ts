@@ -21,10 +21,24 @@ export interface CheckResult {
   readonly durationMs: number
 }
 
-/** What a node is doing, as one word: `maint` and `down` win over `drain`. */
+/**
+ * What a node is doing, as one word: `maint` and `down` win over `drain`.
+ *
+ * @example
+ * ```ts
+ * const busy: NodeStatus[] = balancer.nodes().map((n) => n.status)
+ * ```
+ */
 export type NodeStatus = 'up' | 'drain' | 'down' | 'maint'
 
-/** Health from the balancer's point of view. */
+/**
+ * Health from the balancer's point of view.
+ *
+ * @example
+ * ```ts
+ * const up = balancer.nodes().filter((n) => n.health === ('up' satisfies NodeHealth))
+ * ```
+ */
 export type NodeHealth = 'up' | 'down'
 
 /** An upstream node as the pool keeps it. */

@@ -14,7 +14,14 @@ import { clearPassive, recordFailure } from '../health/passive.js'
 import type { StickyCodec } from '../sticky.js'
 import { UpstreamNode, type CheckResult, type NodeHealth, type NodeStatus } from './node.js'
 
-/** What changed on a node, for logs and metrics. */
+/**
+ * What changed on a node, for logs and metrics.
+ *
+ * @example
+ * ```ts
+ * const t: NodeTransition = { node: 'app-1', field: 'health', from: 'up', to: 'down', reason: 'active: 3 failed check(s)' }
+ * ```
+ */
 export interface NodeTransition {
   readonly node: string
   readonly field: 'health' | 'state' | 'weight' | 'membership'

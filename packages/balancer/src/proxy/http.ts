@@ -121,8 +121,18 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     const node = this.leave()
     if (node === null || this.settled) return
     const code = (error as Error & { code?: string }).code ?? 'ERROR'
-    this.rt.pool.reportFailure(node, code)
     const res = this.res
+    // req.socket cannot tell: an engine may destroy the request stream it has read. The
+    // response's socket is the client connection as long as the response is not done.
+    const client = res.socket
+    if (code === 'CLIENT_ABORTED' || client === null || client.destroyed) {
+      // The client went away: not the node's fault, and nobody is left to answer.
+      this.shared.log.debug({ node: node.name, code: 'TETHER_ERR_CLIENT_ABORTED' }, 'client went away')
+      res.destroy()
+      this.#settle()
+      return
+    }
+    this.rt.pool.reportFailure(node, code)
     if (res.headersSent) {
       // Part of the response is out: the only honest thing left is to cut the connection.
       this.shared.log.warn({ node: node.name, phase, err: error.message }, 'upstream failed mid-response')

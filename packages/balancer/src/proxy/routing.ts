@@ -34,7 +34,14 @@ export function originForm (target: string): string {
   return target.slice(slash)
 }
 
-/** How a request found its node (the value of `x-tether-route`). */
+/**
+ * How a request found its node (the value of `x-tether-route`).
+ *
+ * @example
+ * ```ts
+ * const route = req.headers['x-tether-route'] as Route // in the app behind the balancer
+ * ```
+ */
 export type Route = 'sticky' | 'new' | 'moved'
 
 /** State common to an HTTP exchange and an upgrade; one object per request, no other allocation. */
