@@ -171,9 +171,16 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
         movedHeader: single(headers['x-tether-moved'])
       })
     opening.then((state) => {
-      req.session = state.proxy
-      Object.defineProperty(req, 'sessionID', SESSION_ID)
-      holdOutput(res, new SaveBeforeOutput(manager, state, next))
+      try {
+        req.session = state.proxy
+        Object.defineProperty(req, 'sessionID', SESSION_ID)
+        holdOutput(res, new SaveBeforeOutput(manager, state, next))
+      } catch (err) {
+        // A throw here would become an unhandled rejection; Express should see it instead.
+        void manager.release(state)
+        next(err)
+        return
+      }
       next()
     }, next)
   }
