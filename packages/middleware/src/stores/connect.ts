@@ -54,7 +54,14 @@ export interface ConnectRecord {
   }
 }
 
-/** Options of {@link ConnectStore}. */
+/**
+ * Options of {@link ConnectStore}.
+ *
+ * @example
+ * ```ts
+ * const store = new ConnectStore(new ConnectPgSimple({ pool }), { timeout: 5000 })
+ * ```
+ */
 export interface ConnectStoreOptions {
   /**
    * Longest wait for one call of the wrapped store (ms) before the request fails with
