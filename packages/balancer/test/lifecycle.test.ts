@@ -111,3 +111,14 @@ t.test('listen errors are typed', async (t) => {
   await t.rejects(clash.listen(), { code: 'TETHER_ERR_NOT_LISTENING' })
   t.throws(() => createBalancer({ upstreams: [] }), { code: 'TETHER_ERR_CONFIG_INVALID' })
 })
+
+t.test('access log: one line per request when enabled, none otherwise', async (t) => {
+  const on = await startBalancer(t, { upstreams, log: { accessLog: true } })
+  await get(`${on.url}/some/path?x=1`)
+  const line = on.logs.find((l) => l.access === true)
+  t.match(line, { msg: 'request', method: 'GET', url: '/some/path?x=1', status: 200, route: 'new', node: /^[ab]$/, attempts: 1, client: '127.0.0.1' })
+  t.type(line?.ms, 'number')
+  const off = await startBalancer(t, { upstreams })
+  await get(`${off.url}/`)
+  t.notOk(off.logs.some((l) => l.access === true))
+})
