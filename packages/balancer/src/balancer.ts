@@ -89,7 +89,7 @@ export interface Balancer {
    * and keeps the current configuration when the new one is invalid. `listen` and
    * `admin.listen` changes need a restart (a warning is logged).
    */
-  reload (config: BalancerConfig | unknown, options?: { configFile?: string }): void
+  reload (config: BalancerConfig, options?: { configFile?: string }): void
   /** Every node's state, health and counters. */
   nodes (): NodeSnapshot[]
   /** Change a node's state and/or weight at runtime. Throws `TETHER_ERR_UNKNOWN_NODE` or `TETHER_ERR_INVALID_NODE_UPDATE`. */
@@ -270,7 +270,7 @@ class BalancerImpl implements Balancer {
     }
   }
 
-  reload (input: BalancerConfig | unknown, options: { configFile?: string } = {}): void {
+  reload (input: BalancerConfig, options: { configFile?: string } = {}): void {
     if (this.#shared.closing) throw new TetherBalancerError('TETHER_ERR_NOT_LISTENING')
     const previous = this.config
     const secret = previous.sticky.secretGenerated ? previous.sticky.secrets[0] : undefined
@@ -361,7 +361,8 @@ class BalancerImpl implements Balancer {
 
 /**
  * Create a balancer from a configuration (the same shape as the YAML/JSON file). Validates it
- * and throws `TETHER_ERR_CONFIG_INVALID`, naming each bad field and value, when it is wrong.
+ * at run time too (a config read from a file is only cast to the type) and throws
+ * `TETHER_ERR_CONFIG_INVALID`, naming each bad field and value, when it is wrong.
  *
  * @example
  * ```ts
@@ -378,7 +379,7 @@ class BalancerImpl implements Balancer {
  * process.on('SIGTERM', () => { balancer.close().then(() => process.exit(0)) })
  * ```
  */
-export function createBalancer (config: BalancerConfig | unknown, options: BalancerOptions = {}): Balancer {
+export function createBalancer (config: BalancerConfig, options: BalancerOptions = {}): Balancer {
   const resolved = resolveConfig(config, options.configFile === undefined ? {} : { file: options.configFile })
   return new BalancerImpl(resolved, options)
 }

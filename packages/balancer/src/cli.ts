@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { createBalancer, type Balancer } from './balancer.js'
+import type { BalancerConfig } from './config/types.js'
 import { loadConfigFile } from './config/load.js'
 import { resolveConfig } from './config/resolve.js'
 import { TetherBalancerError, formatIssue } from './errors.js'
@@ -53,7 +54,8 @@ async function main (): Promise<void> {
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\nconfiguration OK\n`)
       return
     }
-    balancer = createBalancer(raw, cli.configFile === undefined ? {} : { configFile: cli.configFile })
+    // Cast only: createBalancer validates every field and names the file in its errors.
+    balancer = createBalancer(raw as BalancerConfig, cli.configFile === undefined ? {} : { configFile: cli.configFile })
     await balancer.listen()
   } catch (err) {
     fail(err)
@@ -77,7 +79,7 @@ async function main (): Promise<void> {
   process.on('SIGHUP', () => {
     if (stopping) return
     readConfig(cli).then((raw) => {
-      balancer.reload(raw, cli.configFile === undefined ? {} : { configFile: cli.configFile })
+      balancer.reload(raw as BalancerConfig, cli.configFile === undefined ? {} : { configFile: cli.configFile })
     }).catch((err: unknown) => {
       const issues = err instanceof TetherBalancerError && err.issues.length > 0 ? err.issues.map(formatIssue) : [(err as Error).message]
       balancer.log.error({ code: 'TETHER_ERR_RELOAD', cause: err instanceof TetherBalancerError ? err.code : undefined, issues }, 'reload rejected: the previous configuration stays in force')

@@ -14,7 +14,8 @@ import { TetherBalancerError } from '../errors.js'
  * @example
  * ```ts
  * const raw = await loadConfigFile('balancer.yaml')
- * const balancer = createBalancer(raw, { configFile: 'balancer.yaml' })
+ * // createBalancer validates every field and names the file in its errors.
+ * const balancer = createBalancer(raw as BalancerConfig, { configFile: 'balancer.yaml' })
  * ```
  */
 export async function loadConfigFile (file: string): Promise<unknown> {
