@@ -3,13 +3,22 @@
 // SIGTERM graceful stop. Runs the built dist/cli.js (npm test builds first).
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { CLI, SECRET, get, json, send, startUpstreams, waitFor, type Seen } from './fixtures/helpers.js'
 
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`)
+{
+  // A stale build would test yesterday's code: refuse it rather than pass on it.
+  const src = fileURLToPath(new URL('../src', import.meta.url))
+  const newest = Math.max(...readdirSync(src, { recursive: true }).map((f) => statSync(join(src, String(f))).mtimeMs))
+  // tsc -b does not rewrite unchanged outputs, but it does update its build info.
+  const built = statSync(fileURLToPath(new URL('../dist/.tsbuildinfo', import.meta.url))).mtimeMs
+  if (newest > built) throw new Error('dist/ is older than src/: run npm run build first')
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'tether-balancer-cli-'))
 
