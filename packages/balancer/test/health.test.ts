@@ -18,7 +18,7 @@ t.test('active checks: a killed node goes down after `fall`, comes back after `r
   if (x === undefined || y === undefined) throw new Error('no upstreams')
   const { url, balancer, logs } = await startBalancer(t, {
     upstreams: [{ url: x.url, name: 'x', maxFails: 0 }, { url: y.url, name: 'y', maxFails: 0 }],
-    healthCheck: { path: '/health', interval: '100ms', timeout: '100ms', rise: 3, fall: 2 }
+    healthCheck: { path: '/health', interval: '250ms', timeout: '250ms', rise: 3, fall: 2 }
   })
   const node = (name: string) => balancer.nodes().find((n) => n.name === name)
   await waitFor(() => node('x')?.lastCheck?.ok === true, 8000, 'a first good check')
@@ -88,7 +88,7 @@ t.test('active and passive together: a restarted node returns on `rise`, before 
   if (x === undefined || y === undefined) throw new Error('no upstreams')
   const { url, balancer } = await startBalancer(t, {
     upstreams: [{ url: x.url, name: 'x', failTimeout: '60s' }, { url: y.url, name: 'y', failTimeout: '60s' }],
-    healthCheck: { path: '/health', interval: '100ms', timeout: '100ms', rise: 2, fall: 3 }
+    healthCheck: { path: '/health', interval: '250ms', timeout: '250ms', rise: 2, fall: 3 }
   })
   const node = (name: string) => balancer.nodes().find((n) => n.name === name)
   await x.kill()

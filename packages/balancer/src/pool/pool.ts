@@ -209,6 +209,9 @@ export class Pool {
     node.errors++
     const t = now()
     if (!recordFailure(node, t, node.config.maxFails, node.config.failTimeout)) return
+    // Good checks from before the failures do not vouch for the node now: with active checks
+    // on, it takes `rise` fresh ones to bring it back early (HAProxy's observe + mark-down).
+    node.checkSuccesses = 0
     this.#healthChanged(node, 'up', 'down', `passive: ${node.config.maxFails} failure(s) within ${node.config.failTimeout} ms, last: ${kind}`)
     // Let it back in when failTimeout ends, unless an active check keeps it out.
     const timer = setTimeout(() => {
@@ -230,14 +233,16 @@ export class Pool {
     if (result.ok) {
       node.checkFailures = 0
       node.checkSuccesses++
-      if (!node.checkedUp && node.checkSuccesses >= this.#rise) {
+      // Up again after `rise` good checks: from an active `fall`, or early from a passive hold
+      // (a node restarted before the checks saw it fail `fall` times is still checkedUp).
+      const held = node.downUntil > now()
+      if (node.checkSuccesses >= this.#rise && (!node.checkedUp || held)) {
         node.checkedUp = true
-        const wasPassive = node.downUntil > now()
         clearPassive(node)
         const timer = this.#timers.get(node)
         if (timer !== undefined) clearTimeout(timer)
         this.#timers.delete(node)
-        this.#healthChanged(node, 'down', 'up', `active: ${this.#rise} successful check(s)${wasPassive ? ', passive failures cleared' : ''}`)
+        this.#healthChanged(node, 'down', 'up', `active: ${this.#rise} successful check(s)${held ? ', passive failures cleared' : ''}`)
       }
     } else {
       node.checkSuccesses = 0
