@@ -20,8 +20,8 @@ COPY tsconfig.base.json ./
 COPY packages/middleware packages/middleware
 COPY packages/balancer packages/balancer
 COPY examples/counter-app examples/counter-app
-# npm links a workspace's bins only when their files exist, and they exist only after tsc:
-# the final rebuild links tether-balancer into node_modules/.bin and makes it executable.
+# npm links a workspace's bins only when their files exist, and the packages are copied only
+# after `npm ci`: the final rebuild links tether-balancer into node_modules/.bin.
 RUN npx tsc -b packages/middleware packages/balancer examples/counter-app \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm rebuild --ignore-scripts
