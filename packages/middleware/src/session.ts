@@ -28,8 +28,16 @@ import type { SessionLock, StoredSession } from './store.js'
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface SessionData {}
 
-/** Keys of {@link SessionData} whose value type is `number`: the ones `increment` accepts. */
-export type CounterKey = { [K in keyof SessionData]-?: NonNullable<SessionData[K]> extends number ? K : never }[keyof SessionData] & string
+/** {@link SessionData} without index signatures: the keys it names. */
+type NamedKeys<T> = { [K in keyof T as string extends K ? never : number extends K ? never : symbol extends K ? never : K]: T[K] }
+
+/**
+ * Keys `increment` accepts: the named {@link SessionData} keys whose type is `number`, or any
+ * string when SessionData has an index signature that admits numbers.
+ */
+export type CounterKey =
+  | ({ [K in keyof NamedKeys<SessionData>]-?: NonNullable<NamedKeys<SessionData>[K]> extends number ? K : never }[keyof NamedKeys<SessionData>] & string)
+  | (SessionData extends { [key: string]: infer V } ? (number extends V ? string : never) : never)
 
 /**
  * The methods and metadata every session has, next to its data.

@@ -248,7 +248,7 @@ t.test('start-up refuses short secrets and bad options with a clear error', asyn
   ]
   for (const [what, options, code, message] of cases) {
     const app = Fastify()
-    await t.rejects(app.register(fastifySession, options as never).ready(), { code, message }, what)
+    await t.rejects(async () => { await app.register(fastifySession, options as never).ready() }, { code, message }, what)
     await app.close().catch(() => {})
   }
 })

@@ -4,7 +4,7 @@
  * still reaches the store).
  */
 import Fastify from 'fastify'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { fastifySession, MemoryStore } from '../src/index.js'
 import type { SessionOptions, SessionStore } from '../src/index.js'
@@ -24,7 +24,7 @@ declare module '../src/index.js' {
 }
 
 /** A Fastify app with the plugin registered; closed at teardown. */
-export async function makeApp (t: Test, options: Partial<SessionOptions> = {}, fastifyOptions: Parameters<typeof Fastify>[0] = {}): Promise<FastifyInstance> {
+export async function makeApp (t: Test, options: Partial<SessionOptions> = {}, fastifyOptions: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, ...fastifyOptions })
   await app.register(fastifySession, { secret: SECRET, ...options })
   t.teardown(() => app.close())
