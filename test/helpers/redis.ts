@@ -24,15 +24,18 @@ interface Teardownable { teardown (fn: () => unknown): void }
  * Start redis-server on a free loopback port; it and every client made from it are closed
  * when the test ends.
  */
-export async function startRedis (t: Teardownable): Promise<RedisServer> {
+export async function startRedis (t: Teardownable, extraArgs: readonly string[] = []): Promise<RedisServer> {
   const port = await freePort()
+  // With --requirepass, the default user needs that password: admin clients use it.
+  const at = extraArgs.indexOf('--requirepass')
+  const password = at === -1 ? undefined : extraArgs[at + 1]
   let child: ChildProcess | undefined
   const clients: Redis[] = []
 
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: 'ignore' })
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', ...extraArgs], { stdio: 'ignore' })
     await waitFor(async () => {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      const probe = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
       probe.on('error', () => {})
       try { await probe.connect(); return (await probe.ping()) === 'PONG' } catch { return false } finally { probe.disconnect() }
     }, 10_000, `redis-server on port ${port}`)
@@ -56,7 +59,7 @@ export async function startRedis (t: Teardownable): Promise<RedisServer> {
     stop,
     start,
     client: () => {
-      const c = new Redis({ port, host: '127.0.0.1' })
+      const c = new Redis({ port, host: '127.0.0.1', password })
       c.on('error', () => {})
       clients.push(c)
       return c

@@ -286,8 +286,9 @@ const cases: Array<[string, (t: Test, ctx: Ctx) => Promise<void>]> = [
     t.teardown(() => store.close())
     const app = await ctx.app(t, { store, stickyCache: { trustedProxies: ['127.0.0.1'] } })
     const admin = own.client()
-    // Script runs, whether by SHA or (the first time a script is used) by its text.
-    const calls = async () => [...(await admin.info('commandstats')).matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+    // Every command the store can send: HGETALL for loads, scripts (by SHA, or by text the first
+    // time) for writes, DEL for destroys.
+    const calls = async () => [...(await admin.info('commandstats')).matchAll(/^cmdstat_(?:hgetall|evalsha|eval|del):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
     const b = new Browser()
     await b.post(`${app}/set?k=user&v="ada"`, { 'x-tether-route': 'new' })
     await admin.config('RESETSTAT')

@@ -1,15 +1,26 @@
-// RedisStore on a real three-master Redis Cluster: each session's hash and lock share a hash
-// slot (the id is the hash tag), so every script runs on one node.
+// RedisStore on a real three-master Redis Cluster, through both drivers: each session's hash
+// and lock share a hash slot (the id is the hash tag), so every script runs on one node.
 import t from 'tap'
+import { createCluster } from '@redis/client'
 import { RedisStore, newId } from '../src/index.js'
+import type { NodeRedisClient } from '../src/index.js'
 import { startRedisCluster } from '../../../test/helpers/redis-cluster.js'
 import { storeConformance } from './store-conformance.js'
 
 const cluster = await startRedisCluster(t)
 
-storeConformance(t, 'RedisStore on Redis Cluster', async (t) => {
-  const client = cluster.client()
-  const store = new RedisStore({ client, prefix: `c:${newId().slice(0, 4)}:` })
+storeConformance(t, 'RedisStore on Redis Cluster (ioredis Cluster)', async (t) => {
+  const store = new RedisStore({ client: cluster.client(), prefix: `c:${newId().slice(0, 4)}:` })
+  t.teardown(() => store.close())
+  return store
+})
+
+storeConformance(t, 'RedisStore on Redis Cluster (node-redis createCluster)', async (t) => {
+  const client = createCluster({ rootNodes: cluster.ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })), commandOptions: { timeout: 2000 } })
+  client.on('error', () => {})
+  await client.connect()
+  t.teardown(() => client.destroy())
+  const store = new RedisStore({ client: client as unknown as NodeRedisClient, prefix: `n:${newId().slice(0, 4)}:` })
   t.teardown(() => store.close())
   return store
 })

@@ -1,34 +1,53 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
+import { createClient } from '@redis/client'
 import { RedisStore, newId } from '../src/index.js'
+import type { NodeRedisClient } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
 import { create, storeConformance, update } from './store-conformance.js'
 
 const redis = await startRedis(t)
 
-storeConformance(t, 'RedisStore', async (t) => {
+storeConformance(t, 'RedisStore (node-redis, the default)', async (t) => {
   const store = new RedisStore({ url: redis.url, prefix: `conf:${newId().slice(0, 6)}:` })
   t.teardown(() => store.close())
   return store
 })
 
-t.test('one round trip per operation, run by SHA', async (t) => {
-  const admin = redis.client()
-  const store = new RedisStore({ url: redis.url })
+storeConformance(t, 'RedisStore (ioredis)', async (t) => {
+  const store = new RedisStore({ url: redis.url, driver: 'ioredis', prefix: `confio:${newId().slice(0, 6)}:` })
   t.teardown(() => store.close())
-  const id = newId()
-  await store.apply(id, create([['a', '1']])) // first use loads the scripts (EVAL after NOSCRIPT)
-  await store.load(id, { now: Date.now(), idleTimeout: 3_600_000, refreshBelow: 0 })
-  await admin.config('RESETSTAT')
-  await store.load(id, { now: Date.now(), idleTimeout: 3_600_000, refreshBelow: 0 })
-  await store.apply(id, update({ set: [['b', '2']], del: ['a'], incr: [['n', 1]] }))
-  const stats = parseCommandStats(await admin.info('commandstats'))
-  t.equal(stats.evalsha, 2, 'one EVALSHA for the load, one for the write')
-  t.equal(stats.eval ?? 0, 0, 'no script text resent')
-  t.equal(stats.hgetall, 1, 'the load is an HGETALL inside the script')
-  t.equal(stats.hset, 1, 'HSET inside the write script')
-  t.equal(stats.hdel, 1, 'HDEL inside the write script')
+  return store
 })
+
+for (const driver of ['node-redis', 'ioredis'] as const) {
+  t.test(`${driver}: a read is one HGETALL, a write one EVALSHA`, async (t) => {
+    const admin = redis.client()
+    const store = new RedisStore({ url: redis.url, driver })
+    t.teardown(() => store.close())
+    t.equal(store.driver, driver)
+    const id = newId()
+    await store.apply(id, create([['a', '1']], 3_600_000, 7_200_000)) // first use loads the script (EVAL after NOSCRIPT)
+    await admin.config('RESETSTAT')
+    const opts = { now: Date.now(), idleTimeout: 3_600_000, refreshBelow: 0 }
+    await store.load(id, opts)
+    await store.apply(id, update({ set: [['b', '2']], del: ['a'], incr: [['n', 1]] }))
+    const stats = parseCommandStats(await admin.info('commandstats'))
+    t.equal(stats.hgetall, 1, 'the load: one HGETALL, no script')
+    t.equal(stats.evalsha, 1, 'the write: one EVALSHA')
+    t.equal(stats.eval ?? 0, 0, 'no script text resent')
+    t.equal(stats.hdel, 1, 'HDEL inside the write script')
+    t.equal(stats.pexpire, 1, 'PEXPIRE inside the write script')
+    // A load that finds the idle TTL due for a refresh sends it alongside.
+    await admin.config('RESETSTAT')
+    const due = await store.load(id, { now: Date.now(), idleTimeout: 3_600_000, refreshBelow: 3_600_000 })
+    t.equal(due!.refreshed, true)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const after = parseCommandStats(await admin.info('commandstats'))
+    t.equal(after.hgetall, 1)
+    t.equal(after.evalsha, 1, 'the refresh: one EVALSHA, not waited for by the load')
+  })
+}
 
 t.test('keys: one hash per session under the prefix, with a cluster hash tag', async (t) => {
   const admin = redis.client()
@@ -45,19 +64,39 @@ t.test('keys: one hash per session under the prefix, with a cluster hash tag', a
   t.throws(() => new RedisStore({} as never), { code: 'TETHER_ERR_INVALID_OPTION' })
 })
 
-t.test('accepts an ioredis client it does not own, and a URL with ACL credentials', async (t) => {
-  const admin = redis.client()
+t.test('borrowed clients (node-redis and ioredis) and ACL credentials in URLs', async (t) => {
+  // A server whose default user needs a password, so wrong credentials cannot fall back to it.
+  const locked = await startRedis(t, ['--requirepass', 'admin-pass'])
+  const admin = locked.client()
   await admin.acl('SETUSER', 'app', 'on', '>s3cret-pass', '~*', '&*', '+@all')
-  const client = new Redis(`redis://app:s3cret-pass@127.0.0.1:${redis.port}`)
-  t.teardown(() => client.disconnect())
-  const store = new RedisStore({ client })
+  const url = `redis://app:s3cret-pass@127.0.0.1:${locked.port}`
   const id = newId()
-  t.ok((await store.apply(id, create([['a', '1']]))).ok, 'works through an ACL user')
-  await store.close()
-  t.equal(await client.ping(), 'PONG', 'closing the store leaves a borrowed client open')
-  const wrong = new RedisStore({ url: `redis://app:wrong@127.0.0.1:${redis.port}` })
-  t.teardown(() => wrong.close())
-  await t.rejects(wrong.load(id, { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }), 'bad credentials fail')
+
+  const ioClient = new Redis(url)
+  t.teardown(() => ioClient.disconnect())
+  const viaIoredis = new RedisStore({ client: ioClient })
+  t.equal(viaIoredis.driver, 'ioredis', 'an ioredis client selects the ioredis driver')
+  t.ok((await viaIoredis.apply(id, create([['a', '1']]))).ok, 'works through an ACL user')
+  await viaIoredis.close()
+  t.equal(await ioClient.ping(), 'PONG', 'closing the store leaves a borrowed ioredis client open')
+
+  const nodeClient = createClient({ url })
+  nodeClient.on('error', () => {})
+  await nodeClient.connect()
+  t.teardown(() => { nodeClient.destroy() })
+  const viaNodeRedis = new RedisStore({ client: nodeClient as unknown as NodeRedisClient })
+  t.equal(viaNodeRedis.driver, 'node-redis')
+  t.equal((await viaNodeRedis.load(id, { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }))?.fields.get('a'), '1', 'reads what the other driver wrote')
+  await viaNodeRedis.close()
+  t.equal(await nodeClient.ping(), 'PONG', 'closing the store leaves a borrowed node-redis client open')
+
+  for (const driver of ['node-redis', 'ioredis'] as const) {
+    const wrong = new RedisStore({ url: `redis://app:wrong@127.0.0.1:${locked.port}`, driver, commandTimeout: 500 })
+    await t.rejects(wrong.load(id, { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }), `${driver}: bad credentials fail`)
+    await wrong.close()
+  }
+  t.throws(() => new RedisStore({ client: {} as never }), { code: 'TETHER_ERR_INVALID_OPTION' })
+  t.throws(() => new RedisStore({ url, driver: 'jedis' as never }), { code: 'TETHER_ERR_INVALID_OPTION' })
 })
 
 t.test('a hash not written by RedisStore is reported as corrupt, not adopted', async (t) => {
