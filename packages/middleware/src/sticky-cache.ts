@@ -51,6 +51,8 @@ export type Route = 'sticky' | 'new' | 'moved' | 'untrusted'
 export class StickyCache {
   readonly #entries = new Map<string, Entry>()
   readonly #trusted = new BlockList()
+  /** Peer address → trusted, memoised: BlockList.check costs about a microsecond per call. */
+  readonly #peers = new Map<string, boolean>()
   readonly #max: number
   readonly #maxAge: number
 
@@ -139,6 +141,17 @@ export class StickyCache {
   }
 
   #isTrusted (peer: string): boolean {
+    let trusted = this.#peers.get(peer)
+    if (trusted === undefined) {
+      trusted = this.#check(peer)
+      // Bounded: a server reached directly by many clients must not grow this without limit.
+      if (this.#peers.size >= 1024) this.#peers.clear()
+      this.#peers.set(peer, trusted)
+    }
+    return trusted
+  }
+
+  #check (peer: string): boolean {
     // IPv4 clients of a dual-stack server appear as ::ffff:a.b.c.d.
     if (peer.startsWith('::ffff:') && isIP(peer.slice(7)) === 4) return this.#trusted.check(peer.slice(7), 'ipv4')
     const family = isIP(peer)
