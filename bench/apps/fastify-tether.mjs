@@ -2,7 +2,7 @@
 import Fastify from 'fastify'
 import { fastifySession, RedisStore } from '@tether/middleware'
 
-const store = new RedisStore({ url: process.env.REDIS_URL })
+const store = new RedisStore({ url: process.env.REDIS_URL, driver: process.env.DRIVER ?? 'node-redis' })
 const app = Fastify({ logger: false })
 await app.register(fastifySession, {
   secret: 'bench-secret-0123456789-abcdefghijklmnopqrst',

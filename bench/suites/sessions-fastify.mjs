@@ -16,6 +16,7 @@ export default async function (ctx) {
       ['plain Fastify (no session)', 'fastify-plain.mjs', ['read'], {}],
       ['@fastify/session + connect-redis', 'fastify-session-peer.mjs', ['read', 'write'], {}],
       ['Tether fastifySession + RedisStore', 'fastify-tether.mjs', ['read', 'write'], {}],
+      ['Tether, RedisStore on ioredis (the card\'s client)', 'fastify-tether.mjs', ['read', 'write'], { DRIVER: 'ioredis' }],
       ['Tether + stickyCache (behind tether-balancer)', 'fastify-tether.mjs', ['read', 'write'], { STICKY: '1' }]
     ]
     for (const [name, file, routes, env] of apps) {
