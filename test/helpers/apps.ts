@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { childEnv, freePort, request, waitFor } from './net.js'
+import { reap } from './reaper.js'
 
 export interface AppProcess {
   readonly url: string
@@ -23,6 +24,7 @@ export async function startApp (t: Teardownable, script: string, env: Record<str
   const port = await freePort()
   const path = fileURLToPath(new URL(script, import.meta.url))
   const child = spawn(process.execPath, [path], { env: childEnv({ ...env, PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'] })
+  reap(child)
   let output = ''
   child.stdout!.on('data', (d) => { output = (output + String(d)).slice(-8000) })
   child.stderr!.on('data', (d) => { output = (output + String(d)).slice(-8000) })

@@ -11,6 +11,7 @@ import net from 'node:net'
 import { promisify } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
 import { waitFor } from './net.js'
+import { reap } from './reaper.js'
 
 const run = promisify(execFile)
 
@@ -56,7 +57,7 @@ export async function startRedisCluster (t: Teardownable): Promise<RedisClusterH
     rmSync(dir, { recursive: true, force: true })
   })
   for (const port of ports) {
-    children.push(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' }))
+    children.push(reap(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })))
   }
   for (const port of ports) {
     await waitFor(async () => {

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { Redis } from 'ioredis'
 import { freePort, waitFor } from './net.js'
+import { reap } from './reaper.js'
 
 export interface RedisServer {
   readonly port: number
@@ -34,6 +35,7 @@ export async function startRedis (t: Teardownable, extraArgs: readonly string[] 
 
   const start = async (): Promise<void> => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', ...extraArgs], { stdio: 'ignore' })
+    reap(child)
     await waitFor(async () => {
       const probe = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
       probe.on('error', () => {})
