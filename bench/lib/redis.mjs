@@ -23,8 +23,9 @@ export async function startRedisServer () {
   }
 }
 
-// Commands a client sends directly. Everything else counted while a run used scripts ran
-// inside EVALSHA (one round trip).
+// What Tether's RedisStore sends itself: HGETALL (loads), scripts (writes, locks), DEL
+// (destroys). Every other command seen in a run that used scripts ran inside one of them.
+const CLIENT_SENT_WITH_SCRIPTS = new Set(['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall', 'hgetall', 'del'])
 const SCRIPT_CALLS = new Set(['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall'])
 
 /** Split command counts into round trips (client-issued) and commands run inside scripts. */
@@ -34,7 +35,7 @@ export function roundTrips (stats) {
   let inner = 0
   for (const [cmd, calls] of Object.entries(stats)) {
     if (cmd === 'config' || cmd === 'info') continue
-    if (!scripted || SCRIPT_CALLS.has(cmd) || cmd === 'del') client += calls
+    if (!scripted || CLIENT_SENT_WITH_SCRIPTS.has(cmd)) client += calls
     else inner += calls
   }
   return { client, inner }

@@ -50,10 +50,13 @@ end
  * @returns {{ rps:number, p50:number, p99:number, perReq?: {client:number, inner:number}, non2xx:number }}
  */
 export async function measure (url, { duration, cookies, redis, connections = 50, method = 'GET', headers = {} }) {
-  const script = cookies ? cookieScript(cookies, method, headers) : undefined
-  await wrk(url, { duration: Math.min(2, duration), connections, script })
+  // One cookie goes in a plain header (no per-request Lua in wrk); a pool needs the script.
+  const single = cookies?.length === 1 && method === 'GET'
+  const script = cookies && !single ? cookieScript(cookies, method, headers) : undefined
+  const plain = single ? { ...headers, Cookie: cookies[0] } : (script ? {} : headers)
+  await wrk(url, { duration: Math.min(2, duration), connections, script, headers: plain })
   redis?.resetStats()
-  const r = await wrk(url, { duration, connections, script })
+  const r = await wrk(url, { duration, connections, script, headers: plain })
   const out = { ...r }
   if (redis) {
     const rt = roundTrips(redis.commandStats())
