@@ -100,6 +100,15 @@ export class SessionManager implements SessionOps {
   }
 
   /**
+   * True when finishing `state` would neither write nor send a header, as things stand: the
+   * adapters skip their save hooks for it (until `state.whenDirty` says otherwise).
+   */
+  idle (state: SessionState): boolean {
+    return !state.dirty && !state.sendCookie && state.lockHandle === undefined &&
+      !(state.isNew && (state.cookieOnClient || this.options.saveUninitialized))
+  }
+
+  /**
    * Save the request's changes and decide its Set-Cookie header. Call once, before the
    * response headers are sent; the write has completed when this resolves.
    *

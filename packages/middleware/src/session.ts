@@ -142,6 +142,9 @@ export class SessionState {
   finished = false
   /** How a trusted balancer routed this request (only with the sticky cache enabled). */
   route: Route | undefined
+  /** Set once something happened that finishing may have to save or answer. */
+  dirty = false
+  #onDirty: (() => void) | undefined
   readonly proxy: Session
 
   constructor (ops: SessionOps, secure: boolean, log: SessionLogger, cookieOnClient: boolean) {
@@ -150,6 +153,30 @@ export class SessionState {
     this.log = log
     this.cookieOnClient = cookieOnClient
     this.proxy = new Proxy(this, handler) as unknown as Session
+  }
+
+  /**
+   * Run `fn` once, as soon as the session may need saving: now if it already may, otherwise at
+   * its first write, in-place mutable read, or method call. Adapters defer their output hooks
+   * with it, so a request that only reads plain values pays for none.
+   */
+  whenDirty (fn: () => void): void {
+    if (this.dirty) fn()
+    else this.#onDirty = fn
+  }
+
+  markDirty (): void {
+    if (this.dirty) return
+    this.dirty = true
+    const fn = this.#onDirty
+    this.#onDirty = undefined
+    fn?.()
+  }
+
+  /** Remember that an object value was handed out: user code may mutate it in place. */
+  handOut (key: string): void {
+    this.handedOut.add(key)
+    this.markDirty()
   }
 
   /** Take over a session loaded from the store, discarding any local state. */
@@ -208,6 +235,7 @@ export class SessionState {
 
   write (key: string, value: unknown): void {
     checkKey(key)
+    this.markDirty()
     if (value === undefined) {
       this.remove(key)
       return
@@ -218,12 +246,14 @@ export class SessionState {
 
   remove (key: string): void {
     checkKey(key)
+    this.markDirty()
     delete this.data[key]
     this.pending.set(key, DEL)
   }
 
   increment (key: string, by: number): number {
     checkKey(key)
+    this.markDirty()
     if (!Number.isSafeInteger(by)) throw tetherError('TETHER_ERR_NOT_A_COUNTER', `increment('${key}', ${String(by)}): the step must be a safe integer`)
     const current = this.read(key) ?? 0
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
@@ -245,7 +275,7 @@ export class SessionState {
     this.decodeAll()
     for (const key of Object.keys(this.data)) {
       const v = this.data[key]
-      if (typeof v === 'object' && v !== null) this.handedOut.add(key)
+      if (typeof v === 'object' && v !== null) this.handOut(key)
     }
     return Object.assign({}, this.data)
   }
@@ -271,13 +301,14 @@ const api: Record<string, unknown> = {
   increment (this: WithState, key: string, by = 1) { return this[kState].increment(key, by) },
   async regenerate (this: WithState, options?: { keepData?: boolean }) {
     const state = this[kState]
+    state.markDirty()
     await state.ops.regenerate(state, options?.keepData ?? true)
   },
-  async destroy (this: WithState) { const s = this[kState]; await s.ops.destroy(s) },
-  async save (this: WithState) { const s = this[kState]; await s.ops.save(s) },
-  async reload (this: WithState) { const s = this[kState]; await s.ops.reload(s) },
-  async touch (this: WithState) { const s = this[kState]; await s.ops.touch(s) },
-  async lock (this: WithState) { const s = this[kState]; await s.ops.lock(s) },
+  async destroy (this: WithState) { const s = this[kState]; s.markDirty(); await s.ops.destroy(s) },
+  async save (this: WithState) { const s = this[kState]; s.markDirty(); await s.ops.save(s) },
+  async reload (this: WithState) { const s = this[kState]; s.markDirty(); await s.ops.reload(s) },
+  async touch (this: WithState) { const s = this[kState]; s.markDirty(); await s.ops.touch(s) },
+  async lock (this: WithState) { const s = this[kState]; s.markDirty(); await s.ops.lock(s) },
   toJSON (this: WithState) { return this[kState].snapshot() }
 }
 
@@ -295,7 +326,7 @@ const handler: ProxyHandler<SessionState> = {
       return api[prop]
     }
     const value = state.read(prop)
-    if (typeof value === 'object' && value !== null) state.handedOut.add(prop)
+    if (typeof value === 'object' && value !== null) state.handOut(prop)
     return value
   },
   set (state, prop, value) {
@@ -318,7 +349,7 @@ const handler: ProxyHandler<SessionState> = {
   getOwnPropertyDescriptor (state, prop) {
     if (typeof prop === 'symbol' || !(prop in state.data)) return undefined
     const value = state.read(prop)
-    if (typeof value === 'object' && value !== null) state.handedOut.add(prop)
+    if (typeof value === 'object' && value !== null) state.handOut(prop)
     return { value, writable: true, enumerable: true, configurable: true }
   },
   defineProperty (state, prop, descriptor) {

@@ -174,7 +174,12 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
       try {
         req.session = state.proxy
         Object.defineProperty(req, 'sessionID', SESSION_ID)
-        holdOutput(res, new SaveBeforeOutput(manager, state, next))
+        // A request that only reads plain values never needs its output held: the hooks go in
+        // at the session's first write (or anything else that may need a save), if it comes
+        // before the response starts.
+        const hold = (): void => { if (!res.headersSent) holdOutput(res, new SaveBeforeOutput(manager, state, next)) }
+        if (manager.idle(state)) state.whenDirty(hold)
+        else hold()
       } catch (err) {
         // A throw here would become an unhandled rejection; Express should see it instead.
         void manager.release(state)

@@ -57,7 +57,7 @@ async function plugin (fastify: FastifyInstance, options: FastifySessionOptions)
 
   fastify.addHook('onSend', async (request: WithState, reply: FastifyReply, payload: unknown) => {
     const state = request[kState]
-    if (state === undefined || state.finished) return payload
+    if (state === undefined || state.finished || manager.idle(state)) return payload
     const setCookie = await manager.finish(state)
     if (setCookie !== undefined) reply.header('set-cookie', setCookie)
     return payload

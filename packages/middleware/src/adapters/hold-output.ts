@@ -120,14 +120,24 @@ class HeldOutput {
 export function holdOutput (res: ServerResponse, task: OutputTask): void {
   const hold = new HeldOutput(res, task)
   // Own properties, like express-session's and compression's wrappers, because Express swaps
-  // the response's prototype when a sub-app runs. Each new property costs a hidden-class
-  // transition on an Express response, so there are as few as possible: flushHeaders() is not
-  // hooked, because it sends its headers through writeHead(), which is.
-  res.writeHead = function (...args: unknown[]) { return hold.writeHead(args) } as ServerResponse['writeHead']
-  res.write = function (...args: unknown[]) { return hold.write(args) } as ServerResponse['write']
-  res.end = function (...args: unknown[]) { return hold.end(args) } as ServerResponse['end']
-  res.on('close', () => { hold.closed() })
+  // the response's prototype when a sub-app runs. The wrappers are shared functions that find
+  // their HeldOutput through `this`: no closures per response, and the same property order
+  // every time, so V8 reuses one hidden-class transition chain. flushHeaders() is not hooked:
+  // it sends its headers through writeHead(), which is.
+  ;(res as Hooked)[kHold] = hold
+  res.writeHead = heldWriteHead as unknown as ServerResponse['writeHead']
+  res.write = heldWrite as unknown as ServerResponse['write']
+  res.end = heldEnd as unknown as ServerResponse['end']
+  res.once('close', onClose)
 }
+
+const kHold = Symbol('tether.holdOutput')
+type Hooked = ServerResponse & { [kHold]: HeldOutput }
+
+function heldWriteHead (this: Hooked, ...args: unknown[]): unknown { return this[kHold].writeHead(args) }
+function heldWrite (this: Hooked, ...args: unknown[]): boolean { return this[kHold].write(args) }
+function heldEnd (this: Hooked, ...args: unknown[]): unknown { return this[kHold].end(args) }
+function onClose (this: Hooked): void { this[kHold].closed() }
 
 /**
  * A held `writeHead(status, [message], headers)` replaces headers of the same name, which for
