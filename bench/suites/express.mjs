@@ -17,7 +17,9 @@ const PLAIN = 'plain Express (no session): the ceiling'
 const apps = [
   [PLAIN, 'express-plain.mjs', ['read']],
   [PEER, 'express-session-peer.mjs', ['read', 'write']],
-  ['Tether expressSession + RedisStore', 'express-tether.mjs', ['read', 'write']]
+  ['Tether expressSession + RedisStore', 'express-tether.mjs', ['read', 'write']],
+  // Behind tether-balancer: wrk plays the balancer's part by sending its route header.
+  ['Tether + stickyCache (behind tether-balancer)', 'express-tether.mjs', ['read', 'write'], { STICKY: '1' }]
 ]
 
 const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString())
@@ -46,9 +48,9 @@ async function startApp (file, env) {
  * measured run only. CPU per request depends far less than req/s on what the other processes
  * of a shared machine are doing.
  */
-async function measure (app, route, { duration, cookie, redis }) {
+async function measure (app, route, { duration, cookie, redis, sticky }) {
   const url = `${app.url}/${route}`
-  const headers = cookie === undefined ? {} : { Cookie: cookie }
+  const headers = cookie === undefined ? {} : { Cookie: cookie, ...(sticky ? { 'x-tether-route': 'sticky' } : {}) }
   await wrk(url, { duration: Math.min(2, duration), connections: 50, headers })
   redis.resetStats()
   const cpu = cpuOf(app.pid)
@@ -66,14 +68,14 @@ export default async function (ctx) {
   const runs = new Map()
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const [name, file, routes] of apps) {
+      for (const [name, file, routes, env = {}] of apps) {
         redis.flush()
-        const app = await startApp(file, { REDIS_URL: redis.url })
+        const app = await startApp(file, { REDIS_URL: redis.url, ...env })
         try {
           const cookie = name === PLAIN ? undefined : (await mintCookies(app.url, 1))[0]
           for (const route of routes) {
             const key = `${name}\n${route}`
-            runs.set(key, [...(runs.get(key) ?? []), await measure(app, route, { duration: ctx.duration, cookie, redis })])
+            runs.set(key, [...(runs.get(key) ?? []), await measure(app, route, { duration: ctx.duration, cookie, redis, sticky: env.STICKY === '1' })])
           }
         } finally { await app.stop() }
       }
