@@ -9,7 +9,8 @@
  * then SQLite's busy handler waits, up to `busyTimeout`.
  */
 import { tetherError, TetherError, storeUnavailable } from '../errors.js'
-import { KeyedMutex } from '../keyed-mutex.js'
+import { LockWaiters } from '../lock-waiters.js'
+import type { LockAttempt } from '../lock-waiters.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../store.js'
 import { loadBetterSqlite3 } from './sqlite-driver.js'
 import type { Database, Statement } from './sqlite-driver.js'
@@ -36,8 +37,6 @@ export interface SqliteStoreOptions {
 
 type Statements = { [K in keyof typeof SQL]: Statement }
 
-interface Waiting { wake: (() => void) | undefined }
-
 const SWEEP_BATCH = 500
 const BACKEND = 'SqliteStore'
 
@@ -60,9 +59,7 @@ export class SqliteStore implements SessionStore {
   readonly #db: Database
   readonly #sql: Statements
   readonly #signal: ReleaseSignal
-  readonly #gate = new KeyedMutex()
-  /** Sessions whose lock this store is waiting for, with the wake-up of the (single) waiter. */
-  readonly #waiting = new Map<string, Waiting>()
+  readonly #waiters = new LockWaiters()
   /** Timers of locks held by this store, cleared on close. */
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #sweeper: NodeJS.Timeout | undefined
@@ -94,7 +91,7 @@ export class SqliteStore implements SessionStore {
       throw storeUnavailable(BACKEND, err)
     }
     this.#unsubscribe = this.#signal.subscribe(() => {
-      for (const waiting of this.#waiting.values()) waiting.wake?.()
+      this.#waiters.released()
     })
     if (cleanupInterval > 0) {
       this.#sweeper = setInterval(() => this.#sweep(), cleanupInterval)
@@ -177,40 +174,11 @@ export class SqliteStore implements SessionStore {
 
   async lock (id: string, options: LockOptions): Promise<SessionLock | undefined> {
     this.#open()
-    const deadline = Date.now() + options.wait
-    // Only the first of this store's waiters for a session contends in the database; the
-    // others queue in process, FIFO, so a release wakes one request per process.
-    const leave = await this.#gate.acquire(id, options.wait)
-    const waiting: Waiting = { wake: undefined }
-    this.#waiting.set(id, waiting)
-    try {
-      for (;;) {
-        // Synchronous: no release event can slip in between this attempt and the wait below.
-        const attempt = this.#run(() => this.#tryLock(id, options.lease))
-        if (attempt === 'missing') {
-          this.#waiting.delete(id)
-          leave()
-          return undefined
-        }
-        if (typeof attempt === 'object') {
-          this.#waiting.delete(id)
-          return this.#held(id, attempt.token, options, leave)
-        }
-        const remaining = deadline - Date.now()
-        if (remaining <= 0) throw tetherError('TETHER_ERR_LOCK_TIMEOUT', `session lock not granted within ${options.wait} ms`)
-        // Sleep until a release anywhere on the host, or until the current lease runs out.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, Math.min(attempt + 5, remaining))
-          function done (): void { clearTimeout(timer); waiting.wake = undefined; resolve() }
-          waiting.wake = done
-        })
-        this.#open()
-      }
-    } catch (err) {
-      this.#waiting.delete(id)
-      leave()
-      throw err
-    }
+    // Each attempt is synchronous, so no release can slip in between it and the wait after it.
+    return await this.#waiters.acquire(id, options.wait, () => {
+      this.#open()
+      return this.#run(() => this.#tryLock(id, options.lease))
+    }, (token, leave) => this.#held(id, token, options, leave))
   }
 
   async close (): Promise<void> {
@@ -225,12 +193,12 @@ export class SqliteStore implements SessionStore {
   }
 
   /** A token, or the ms left on another holder's lease, or 'missing'. */
-  #tryLock (id: string, lease: number): { token: number } | number | 'missing' {
+  #tryLock (id: string, lease: number): LockAttempt {
     return this.#db.transaction(() => {
       const now = Date.now()
       const row = this.#sql.selectSession.get(id) as SessionRow | undefined
       if (row === undefined || !alive(row, now)) return 'missing' as const
-      if (row.lock_token !== null && (row.lock_expires ?? 0) > now) return (row.lock_expires ?? now) - now
+      if (row.lock_token !== null && (row.lock_expires ?? 0) > now) return { retryIn: (row.lock_expires ?? now) - now }
       const taken = this.#sql.takeLock.get(now + lease, id) as { lock_token: number }
       return { token: taken.lock_token }
     }).immediate()

@@ -6,7 +6,7 @@
  */
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { storeUnavailable, tetherError } from '../../errors.js'
-import { KeyedMutex } from '../../keyed-mutex.js'
+import { LockWaiters } from '../../lock-waiters.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
 import type { RedisDriver } from './driver.js'
 import { IoredisDriver, isIoredis } from './ioredis.js'
@@ -59,9 +59,7 @@ export class RedisStore implements SessionStore {
   readonly #driver: RedisDriver
   readonly #prefix: string
   readonly #channel: string
-  readonly #gate = new KeyedMutex()
-  /** Sessions whose lock this process is waiting for: release epoch and the wake-up of the waiter. */
-  readonly #waiting = new Map<string, { epoch: number, wake: (() => void) | undefined }>()
+  readonly #waiters = new LockWaiters()
   #subscribed: Promise<void> | undefined
 
   constructor (options: RedisStoreOptions) {
@@ -169,44 +167,13 @@ export class RedisStore implements SessionStore {
 
   async lock (id: string, options: LockOptions): Promise<SessionLock | undefined> {
     this.#ready()
-    const deadline = Date.now() + options.wait
     await this.#subscribe()
-    // Only the first of this process's waiters for a session talks to Redis; the others queue
-    // here, so one release wakes one request per node instead of every waiting request.
-    const leave = await this.#gate.acquire(id, options.wait)
     const hash = this.key(id)
     const lockKey = `${hash}:lock`
-    const interest = { epoch: 0, wake: undefined as (() => void) | undefined }
-    this.#waiting.set(id, interest)
-    try {
-      for (;;) {
-        const epoch = interest.epoch
-        const [token, pttl] = (await this.#driver.evalScript(LOCK, [hash, lockKey], [options.lease]) as number[]).map(Number) as [number, number]
-        if (token === -1) {
-          this.#waiting.delete(id)
-          leave()
-          return undefined
-        }
-        if (token > 0) {
-          this.#waiting.delete(id)
-          return this.#held(id, lockKey, token, options, leave)
-        }
-        const remaining = deadline - Date.now()
-        if (remaining <= 0) throw tetherError('TETHER_ERR_LOCK_TIMEOUT', `session lock not granted within ${options.wait} ms`)
-        // A release announced while our attempt was on the wire bumped the epoch: retry now
-        // rather than sleep through it. Otherwise sleep until a release or the lease runs out.
-        if (interest.epoch !== epoch) continue
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, Math.min(pttl > 0 ? pttl + 5 : remaining, remaining))
-          function done (): void { clearTimeout(timer); interest.wake = undefined; resolve() }
-          interest.wake = done
-        })
-      }
-    } catch (err) {
-      this.#waiting.delete(id)
-      leave()
-      throw err
-    }
+    return await this.#waiters.acquire(id, options.wait, async () => {
+      const [token, pttl] = (await this.#driver.evalScript(LOCK, [hash, lockKey], [options.lease]) as number[]).map(Number) as [number, number]
+      return token === -1 ? 'missing' : token > 0 ? { token } : { retryIn: pttl }
+    }, (token, leave) => this.#held(id, lockKey, token, options, leave))
   }
 
   async close (): Promise<void> {
@@ -251,12 +218,7 @@ export class RedisStore implements SessionStore {
   }
 
   async #subscribe (): Promise<void> {
-    this.#subscribed ??= this.#driver.subscribe(this.#channel, (id) => {
-      const interest = this.#waiting.get(id)
-      if (interest === undefined) return
-      interest.epoch++
-      interest.wake?.()
-    }).catch((err: unknown) => {
+    this.#subscribed ??= this.#driver.subscribe(this.#channel, (id) => { this.#waiters.released(id) }).catch((err: unknown) => {
       this.#subscribed = undefined
       throw storeUnavailable('RedisStore', err)
     })
