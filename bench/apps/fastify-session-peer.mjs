@@ -17,6 +17,7 @@ await app.register(fastifySession, {
 })
 app.get('/read', async (req) => ({ user: req.session.get('user') ?? null }))
 app.get('/write', async (req) => { req.session.set('user', 'ada'); req.session.set('n', (req.session.get('n') ?? 0) + 1); return { n: req.session.get('n') } })
+app.get('/n', async (req) => ({ n: req.session.get('n') ?? null }))
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })
 process.on('SIGINT', () => process.exit(0))
 process.on('SIGTERM', () => process.exit(0))
