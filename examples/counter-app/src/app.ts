@@ -52,7 +52,15 @@ export async function buildApp (options: CounterAppOptions): Promise<FastifyInst
   // Trusting only the balancer's address makes secure: 'auto' follow its X-Forwarded-Proto,
   // while a client reaching a node directly cannot claim HTTPS.
   const app = Fastify({ logger: { level: options.logLevel ?? 'info' }, trustProxy: [...options.trustProxy] })
-  await app.register(fastifySession, { secret: options.secret, store: options.store, cookie: { secure: 'auto', sameSite: 'lax' } })
+  await app.register(fastifySession, {
+    secret: options.secret,
+    store: options.store,
+    cookie: { secure: 'auto', sameSite: 'lax' },
+    // Behind tether-balancer: while it routes a session here by its sticky cookie, this node
+    // reads the session from its own copy (no store round trip); when the session moves here,
+    // the balancer says so and the copy is dropped before the store is read.
+    ...(options.trustProxy.length > 0 ? { stickyCache: { trustedProxies: [...options.trustProxy] } } : {})
+  })
   app.addHook('onClose', async () => { await options.store.close?.() })
 
   const visit = async (req: FastifyRequest): Promise<VisitFacts> => {
