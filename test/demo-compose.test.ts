@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { loadConfigFile, resolveConfig } from '@tether/balancer'
-import { plainEnv } from './helpers/demo-cluster.js'
+import { childEnv } from './helpers/net.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const compose = spawnSync('docker-compose', ['version', '--short'], { encoding: 'utf8' })
@@ -62,7 +62,7 @@ t.test('the resolved services: Redis, three nodes on it, the balancer, health ch
   const resolved = resolveConfig(await loadConfigFile(mount![0]!), { file: mount![0]! })
   t.same(resolved.upstreams.map((u) => u.name), ['node1', 'node2', 'node3'], 'tether-balancer accepts the file')
   t.equal(resolved.sticky.secretGenerated, false, 'with a fixed sticky secret, so cookies survive a balancer restart')
-  const check = spawnSync(process.execPath, [`${root}/packages/balancer/dist/cli.js`, '--config', mount![0]!, '--check'], { encoding: 'utf8', timeout: 30_000, env: plainEnv() })
+  const check = spawnSync(process.execPath, [`${root}/packages/balancer/dist/cli.js`, '--config', mount![0]!, '--check'], { encoding: 'utf8', timeout: 30_000, env: childEnv() })
   t.equal(check.status, 0, `tether-balancer --config … --check exits 0${check.stderr ? `; stderr: ${check.stderr}` : ''}`)
   t.match(check.stdout, /configuration OK/)
 })

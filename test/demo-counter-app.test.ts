@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRedis } from './helpers/redis.js'
 import { cookieFrom, freePort, request, waitFor } from './helpers/net.js'
-import { plainEnv } from './helpers/demo-cluster.js'
+import { childEnv } from './helpers/net.js'
 
 const server = fileURLToPath(new URL('../examples/counter-app/dist/server.js', import.meta.url))
 const SECRET = 'counter-test-secret-0123456789-abcdefghijkl'
@@ -23,7 +23,7 @@ interface Node { url: string, child: ChildProcess, output: () => string }
 /** Run `node server.js args` and collect what it prints; resolves when it exits. */
 function run (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [server, ...args], { env: { ...plainEnv(), LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, [server, ...args], { env: childEnv({ LOG_LEVEL: 'warn', ...env }), stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (d) => { stderr += String(d) })
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`counter-app ${args.join(' ')} did not exit within 30 s`)) }, 30_000)
@@ -34,7 +34,7 @@ function run (args: string[], env: Record<string, string> = {}): Promise<{ code:
 async function startNode (t: Test, name: string, store: string): Promise<Node> {
   const port = await freePort()
   const child = spawn(process.execPath, [server, '--port', String(port), '--node-name', name, '--store', store], {
-    env: { ...plainEnv(), SESSION_SECRET: SECRET, LOG_LEVEL: 'warn' },
+    env: childEnv({ SESSION_SECRET: SECRET, LOG_LEVEL: 'warn' }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''

@@ -10,18 +10,9 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { childEnv } from './net.js'
 
 const START = fileURLToPath(new URL('../../scripts/start.mjs', import.meta.url))
-
-/**
- * This process's environment without tap's NODE_OPTIONS: tap preloads its process-info hook
- * into every node child through it, which more than doubles each node's start-up time and is
- * not how users run these programs.
- */
-export function plainEnv (): NodeJS.ProcessEnv {
-  const { NODE_OPTIONS: _tap, ...env } = process.env
-  return env
-}
 
 import type { Test } from 'tap'
 
@@ -64,7 +55,7 @@ export interface Started {
 /** Spawn start.mjs with `args`; at teardown it and everything it started are killed. */
 export function start (t: Teardownable, args: string[], env: Record<string, string> = {}): Started {
   const tag = randomBytes(6).toString('hex')
-  const child = spawn(process.execPath, [START, ...args], { env: { ...plainEnv(), REDIS_URL: '', ...env, TETHER_TEST_TAG: tag }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [START, ...args], { env: childEnv({ REDIS_URL: '', ...env, TETHER_TEST_TAG: tag }), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (d) => { stdout += String(d) })

@@ -13,7 +13,7 @@
  */
 import { BlockList, isIP } from 'node:net'
 import { tetherError } from './errors.js'
-import type { StoredSession } from './store.js'
+import type { SessionRecord, StoredSession } from './store.js'
 
 /** Options of the sticky near-cache (`SessionOptions.stickyCache`). */
 export interface StickyCacheOptions {
@@ -28,14 +28,7 @@ export interface StickyCacheOptions {
   maxAge?: number
 }
 
-interface Entry {
-  fields: Map<string, string>
-  createdAt: number
-  absoluteExpiry: number
-  expiresAt: number
-  version: number
-  cachedAt: number
-}
+type Entry = SessionRecord & { cachedAt: number }
 
 /** How the balancer routed a request, as far as this process may believe it. */
 export type Route = 'sticky' | 'new' | 'moved' | 'untrusted'

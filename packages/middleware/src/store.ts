@@ -32,7 +32,18 @@ export interface StoredSession {
 }
 
 /**
- * How a load refreshes the idle TTL in the same round trip.
+ * A stored session as in-process holders keep it (MemoryStore, the sticky near-cache): the
+ * same fields as {@link StoredSession}, mutable, without the per-load `refreshed` flag.
+ *
+ * @example
+ * ```ts
+ * const entry: SessionRecord = { fields: new Map(), createdAt: now, absoluteExpiry: now + day, expiresAt: now + hour, version: 0 }
+ * ```
+ */
+export type SessionRecord = { -readonly [K in Exclude<keyof StoredSession, 'refreshed'>]: StoredSession[K] }
+
+/**
+ * How a load refreshes the idle TTL.
  *
  * @example
  * ```ts

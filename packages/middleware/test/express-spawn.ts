@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { childEnv } from '../../../test/helpers/net.js'
 
 export interface NodeProcess {
   readonly url: string
@@ -19,10 +20,8 @@ const loader = `--import=${import.meta.resolve('@tapjs/typescript/import')}`
 /** Spawn `fixtures/<name>.ts` with `env`; resolves once it prints `listening <port>`. */
 export async function spawnNode (t: Teardownable, name: string, env: Record<string, string>): Promise<NodeProcess> {
   const script = fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url))
-  // Without tap's NODE_OPTIONS: its process-info preload only slows a child's start-up.
-  const { NODE_OPTIONS: _preload, ...inherited } = process.env
   const child = spawn(process.execPath, [loader, '--enable-source-maps', script], {
-    env: { ...inherited, ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const pid = child.pid

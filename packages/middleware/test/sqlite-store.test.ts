@@ -1,6 +1,7 @@
 // SqliteStore: the conformance suite on a real database file, then what only several OS
 // processes sharing that file can show: exact increments, no resurrection, and the lock.
 import t from 'tap'
+import { childEnv } from '../../../test/helpers/net.js'
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -42,14 +43,8 @@ interface Worker {
 
 const workerPath = fileURLToPath(new URL('./sqlite-worker.mjs', import.meta.url))
 
-/** Without tap's NODE_OPTIONS, which would preload its process-info hook into every worker. */
-function plainEnv (): NodeJS.ProcessEnv {
-  const { NODE_OPTIONS: _tap, ...env } = process.env
-  return env
-}
-
 async function worker (t: Test, op: string, id: string, n = 1): Promise<Worker> {
-  const child: ChildProcess = spawn(process.execPath, [workerPath, dbPath, op, id, String(n)], { env: plainEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(process.execPath, [workerPath, dbPath, op, id, String(n)], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (d) => { stderr += String(d) })
   const queue: Array<Record<string, unknown>> = []
@@ -196,7 +191,7 @@ t.test('better-sqlite3 stays off the import path and its absence is a typed erro
     await import(${JSON.stringify(index)})
     const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('better-sqlite3'))
     console.log(JSON.stringify({ loaded }))
-  `], { encoding: 'utf8', env: plainEnv() })
+  `], { encoding: 'utf8', env: childEnv() })
   t.same(JSON.parse(probe.stdout), { loaded: false }, 'importing @tether/middleware does not load better-sqlite3')
   // Uninstalling the package is not possible from a test; a resolver hook that refuses it is
   // the closest real thing (the same MODULE_NOT_FOUND a missing install raises).
@@ -209,7 +204,7 @@ t.test('better-sqlite3 stays off the import path and its absence is a typed erro
     }
     const { SqliteStore } = await import(${JSON.stringify(index)})
     try { new SqliteStore({ path: ':memory:' }) } catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message })) }
-  `], { encoding: 'utf8', env: plainEnv() })
+  `], { encoding: 'utf8', env: childEnv() })
   const err = JSON.parse(missing.stdout) as { code: string, message: string }
   t.equal(err.code, 'TETHER_ERR_DEPENDENCY_MISSING')
   t.match(err.message, /npm install better-sqlite3/, 'the message says what to do')

@@ -5,15 +5,9 @@
  */
 import { tetherError } from '../errors.js'
 import { KeyedMutex } from '../keyed-mutex.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../store.js'
+import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../store.js'
 
-interface Entry {
-  fields: Map<string, string>
-  createdAt: number
-  absoluteExpiry: number
-  expiresAt: number
-  version: number
-}
+type Entry = SessionRecord
 
 interface Held { token: number, timer: NodeJS.Timeout | undefined, release: () => void }
 
