@@ -4,6 +4,7 @@ import { createClient } from '@redis/client'
 import { RedisStore, newId } from '../src/index.js'
 import type { NodeRedisClient } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
+import { startRedisTls } from '../../../test/helpers/redis-tls.js'
 import { create, storeConformance, update } from './store-conformance.js'
 
 const redis = await startRedis(t)
@@ -113,3 +114,19 @@ function parseCommandStats (info: string): Record<string, number> {
   for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2])
   return out
 }
+
+const tls = await startRedisTls(t)
+t.test('rediss:// — TLS with a private CA, through both drivers', { skip: tls === undefined ? 'openssl is not installed, so no test certificate can be made' : false }, async (t) => {
+  if (tls === undefined) return
+  const url = `rediss://127.0.0.1:${tls.port}`
+  for (const driver of ['node-redis', 'ioredis'] as const) {
+    const store = new RedisStore({ url, driver, tls: { ca: tls.ca } })
+    const id = newId()
+    t.ok((await store.apply(id, create([['over', '"tls"']]))).ok, `${driver}: a write over TLS`)
+    t.equal((await store.load(id, { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }))?.fields.get('over'), '"tls"', `${driver}: and its read`)
+    await store.close()
+    const untrusted = new RedisStore({ url, driver, commandTimeout: 500 })
+    await t.rejects(untrusted.load(id, { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }), `${driver}: a server certificate from an unknown CA is refused`)
+    await untrusted.close()
+  }
+})

@@ -3,6 +3,7 @@
  * passing an ioredis client (standalone, Sentinel or Cluster).
  */
 import { Redis } from 'ioredis'
+import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, RedisOptions } from 'ioredis'
 import { isNoScript } from './driver.js'
 import type { LuaScript, RedisDriver } from './driver.js'
@@ -12,6 +13,8 @@ export interface IoredisOptions {
   url: string
   commandTimeout: number
   redisOptions?: RedisOptions | undefined
+  /** TLS options (a private CA, client certificates) for a `rediss://` URL. */
+  tls?: ConnectionOptions | undefined
 }
 
 /** True when `client` is an ioredis Redis or Cluster. */
@@ -45,6 +48,7 @@ export class IoredisDriver implements RedisDriver {
         // Commands issued in the same tick share one socket write.
         enableAutoPipelining: true,
         retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
+        ...(source.tls === undefined ? {} : { tls: source.tls }),
         ...source.redisOptions
       })
       this.#client.on('error', () => {})

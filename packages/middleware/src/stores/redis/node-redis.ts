@@ -2,6 +2,7 @@
  * The node-redis (`@redis/client`) driver, RedisStore's default. Commands go through
  * `sendCommand` with raw arguments: no reply transforms, no per-command wrappers.
  */
+import type { ConnectionOptions } from 'node:tls'
 import { createClient } from '@redis/client'
 import { isNoScript } from './driver.js'
 import type { LuaScript, RedisDriver } from './driver.js'
@@ -27,6 +28,8 @@ export interface NodeRedisClient {
 export interface NodeRedisOptions {
   url: string
   commandTimeout: number
+  /** TLS options (a private CA, client certificates) for a `rediss://` URL. */
+  tls?: ConnectionOptions | undefined
 }
 
 /** True when `client` looks like a node-redis v5 client or cluster. */
@@ -58,9 +61,10 @@ export class NodeRedisDriver implements RedisDriver {
       this.#owned = false
       this.#everReady = source.isReady
     } else {
+      const socket = { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 1000) }
       this.#client = createClient({
         url: source.url,
-        socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 1000) }
+        socket: source.tls === undefined ? socket : { ...socket, ...source.tls, tls: true }
       }) as unknown as NodeRedisClient
       this.#owned = true
     }
@@ -111,9 +115,14 @@ export class NodeRedisDriver implements RedisDriver {
     const subscriber = this.#subscriber
     this.#subscriber = undefined
     if (subscriber !== undefined) subscriber.destroy()
-    if (this.#owned && this.#client.isOpen !== false) {
-      try { await this.#client.close() } catch { this.#client.destroy() }
+    if (!this.#owned || this.#client.isOpen === false) return
+    // close() waits for the replies of pending commands; a client that is not connected (still
+    // retrying, or refused by TLS or auth) has none coming and would wait forever.
+    if (!this.#client.isReady) {
+      this.#client.destroy()
+      return
     }
+    try { await this.#client.close() } catch { this.#client.destroy() }
   }
 
   #send (key: string | undefined, args: string[]): Promise<unknown> {

@@ -4,6 +4,7 @@
  * round trip). The lazy idle-TTL refresh rides along with the read that finds it due, without
  * making the request wait for it.
  */
+import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { storeUnavailable, tetherError } from '../../errors.js'
 import { LockWaiters } from '../../lock-waiters.js'
@@ -31,6 +32,11 @@ export interface RedisStoreOptions {
   driver?: 'node-redis' | 'ioredis'
   /** Extra ioredis options, for `driver: 'ioredis'` with `url`. */
   redisOptions?: RedisOptions
+  /**
+   * TLS options for a `rediss://` URL, with either driver: a private CA (`ca`), client
+   * certificates (`cert`, `key`), `servername`. The system's CAs are used without it.
+   */
+  tls?: ConnectionOptions
   /** Key prefix. Default `tether:sess:`. May not contain braces (they are the cluster hash tag). */
   prefix?: string
   /**
@@ -76,8 +82,8 @@ export class RedisStore implements SessionStore {
       else throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'client' must be a node-redis v5 or an ioredis client")
     } else if (typeof options.url === 'string') {
       const driver = options.driver ?? 'node-redis'
-      if (driver === 'ioredis') this.#driver = new IoredisDriver({ url: options.url, commandTimeout, redisOptions: options.redisOptions })
-      else if (driver === 'node-redis') this.#driver = new NodeRedisDriver({ url: options.url, commandTimeout })
+      if (driver === 'ioredis') this.#driver = new IoredisDriver({ url: options.url, commandTimeout, redisOptions: options.redisOptions, tls: options.tls })
+      else if (driver === 'node-redis') this.#driver = new NodeRedisDriver({ url: options.url, commandTimeout, tls: options.tls })
       else throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'driver' must be 'node-redis' or 'ioredis'; got ${JSON.stringify(driver)}`)
     } else {
       throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs either a 'client' (node-redis or ioredis) or a 'url' (redis:// or rediss://)")
