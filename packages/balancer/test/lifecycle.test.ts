@@ -88,8 +88,7 @@ t.test('close(): stops accepting, finishes in-flight requests, closes tunnels', 
   await wsClosed
   t.ok(Date.now() - started < 4500, 'closed as soon as the last request finished')
   t.notOk(logs.some((l) => /shutdown timeout/.test(String(l.msg))), 'without waiting for the shutdown deadline')
-  await balancer.close()
-  t.pass('close() twice is fine')
+  await t.resolves(balancer.close(), 'close() twice is fine')
 })
 
 t.test('close() is bounded by timeouts.shutdown', async (t) => {
