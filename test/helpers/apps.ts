@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { childEnv, freePort, request, waitFor } from './net.js'
-import { reap } from './reaper.js'
+import { kill as killChild, reap } from './reaper.js'
 
 export interface AppProcess {
   readonly url: string
@@ -28,12 +28,7 @@ export async function startApp (t: Teardownable, script: string, env: Record<str
   let output = ''
   child.stdout!.on('data', (d) => { output = (output + String(d)).slice(-8000) })
   child.stderr!.on('data', (d) => { output = (output + String(d)).slice(-8000) })
-  const kill = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
-  }
+  const kill = (): Promise<void> => killChild(child)
   t.teardown(kill)
   const url = `http://127.0.0.1:${port}`
   try {

@@ -32,3 +32,11 @@ export function reap (child: ChildProcess): ChildProcess {
   }
   return child
 }
+
+/** SIGKILL `child` (what a crash looks like) and resolve once it has exited. */
+export async function kill (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+}

@@ -11,7 +11,7 @@ import net from 'node:net'
 import { promisify } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
 import { waitFor } from './net.js'
-import { reap } from './reaper.js'
+import { kill, reap } from './reaper.js'
 
 const run = promisify(execFile)
 
@@ -49,11 +49,7 @@ export async function startRedisCluster (t: Teardownable): Promise<RedisClusterH
   const clients: Cluster[] = []
   t.teardown(async () => {
     for (const c of clients) c.disconnect()
-    await Promise.all(children.map((c) => new Promise((resolve) => {
-      if (c.exitCode !== null) return resolve(null)
-      c.once('exit', resolve)
-      c.kill('SIGKILL')
-    })))
+    await Promise.all(children.map(kill))
     rmSync(dir, { recursive: true, force: true })
   })
   for (const port of ports) {

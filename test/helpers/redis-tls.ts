@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, waitFor } from './net.js'
-import { reap } from './reaper.js'
+import { kill, reap } from './reaper.js'
 import net from 'node:net'
 
 interface Teardownable { teardown (fn: () => unknown): void }
@@ -33,11 +33,7 @@ export async function startRedisTls (t: Teardownable): Promise<TlsRedis | undefi
     '--tls-cert-file', join(dir, 'server.crt'), '--tls-key-file', join(dir, 'server.key'),
     '--tls-ca-cert-file', join(dir, 'ca.crt'), '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no'
   ], { stdio: 'ignore' }))
-  t.teardown(() => new Promise<void>((resolve) => {
-    if (child.exitCode !== null) return resolve()
-    child.once('exit', () => resolve())
-    child.kill('SIGKILL')
-  }))
+  t.teardown(() => kill(child))
   await waitFor(() => new Promise<boolean>((resolve) => {
     const s = net.connect(port, '127.0.0.1')
     s.once('connect', () => { s.destroy(); resolve(true) })

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { Redis } from 'ioredis'
 import { freePort, waitFor } from './net.js'
-import { reap } from './reaper.js'
+import { kill, reap } from './reaper.js'
 
 export interface RedisServer {
   readonly port: number
@@ -45,10 +45,7 @@ export async function startRedis (t: Teardownable, extraArgs: readonly string[] 
   const stop = async (): Promise<void> => {
     const c = child
     child = undefined
-    if (c === undefined || c.exitCode !== null) return
-    const exited = new Promise((resolve) => c.once('exit', resolve))
-    c.kill('SIGKILL')
-    await exited
+    if (c !== undefined) await kill(c)
   }
   await start()
   t.teardown(async () => {

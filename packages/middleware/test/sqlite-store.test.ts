@@ -2,6 +2,7 @@
 // processes sharing that file can show: exact increments, no resurrection, and the lock.
 import t from 'tap'
 import { childEnv } from '../../../test/helpers/net.js'
+import { kill as killChild } from '../../../test/helpers/reaper.js'
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -55,12 +56,7 @@ async function worker (t: Test, op: string, id: string, n = 1): Promise<Worker> 
     if (w !== undefined) w(value)
     else queue.push(value)
   })
-  const kill = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
-  }
+  const kill = (): Promise<void> => killChild(child)
   t.teardown(kill)
   const w: Worker = {
     read: () => {
