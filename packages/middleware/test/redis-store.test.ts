@@ -28,7 +28,9 @@ for (const driver of ['node-redis', 'ioredis'] as const) {
     t.teardown(() => store.close())
     t.equal(store.driver, driver)
     const id = newId()
-    await store.apply(id, create([['a', '1']], 3_600_000, 7_200_000)) // first use loads the script (EVAL after NOSCRIPT)
+    // Idle TTL half an hour, so a load with a one-hour refresh threshold finds the refresh due
+    // whatever the clock did in between. The first use loads the script (EVAL after NOSCRIPT).
+    await store.apply(id, create([['a', '1']], 1_800_000, 7_200_000))
     await admin.config('RESETSTAT')
     const opts = { now: Date.now(), idleTimeout: 3_600_000, refreshBelow: 0 }
     await store.load(id, opts)
