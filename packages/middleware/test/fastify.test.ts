@@ -334,13 +334,14 @@ t.test('corrupt stored JSON is a clear 500, not an empty session', async (t) => 
 })
 
 t.test('idle and absolute timeouts are enforced by the server, not the cookie', async (t) => {
-  const app = await makeApp(t, { idleTimeout: 300, absoluteTimeout: 700, touchAfter: 1 })
+  // Margins of 200 ms or more around every deadline, so a loaded CI machine cannot flip a result.
+  const app = await makeApp(t, { idleTimeout: 600, absoluteTimeout: 1400, touchAfter: 1 })
   app.get('/login', async (req) => { req.session.user = 'ada'; return 'ok' })
   app.get('/me', async (req) => ({ user: req.session.user ?? null }))
   const idle = new Jar(app)
   await idle.get('/login')
   const cookie = idle.cookie!
-  await sleep(450)
+  await sleep(900)
   t.same((await app.inject({ url: '/me', headers: { cookie } })).json(), { user: null }, 'idle session expired though the browser still has the cookie')
 
   const active = new Jar(app)
@@ -348,11 +349,11 @@ t.test('idle and absolute timeouts are enforced by the server, not the cookie', 
   const activeCookie = active.cookie!
   const alive: boolean[] = []
   for (let i = 0; i < 4; i++) {
-    await sleep(150)
+    await sleep(300)
     alive.push((await app.inject({ url: '/me', headers: { cookie: activeCookie } })).json().user === 'ada')
   }
   t.same(alive, [true, true, true, true], 'activity keeps it alive past the idle timeout (sliding)')
-  await sleep(250)
+  await sleep(500)
   t.same((await app.inject({ url: '/me', headers: { cookie: activeCookie } })).json(), { user: null }, 'but not past the absolute timeout')
 })
 
