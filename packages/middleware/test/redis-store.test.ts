@@ -28,13 +28,15 @@ for (const driver of ['node-redis', 'ioredis'] as const) {
     t.teardown(() => store.close())
     t.equal(store.driver, driver)
     const id = newId()
-    // Idle TTL half an hour, so a load with a one-hour refresh threshold finds the refresh due
-    // whatever the clock did in between. The first use loads the script (EVAL after NOSCRIPT).
-    await store.apply(id, create([['a', '1']], 1_800_000, 7_200_000))
+    // Every write sets an idle TTL of half an hour, so the load below with a one-hour refresh
+    // threshold finds the refresh due whatever the clock did in between. The first use loads
+    // the script (EVAL after NOSCRIPT).
+    const halfHour = 1_800_000
+    await store.apply(id, create([['a', '1']], halfHour, 7_200_000))
     await admin.config('RESETSTAT')
     const opts = { now: Date.now(), idleTimeout: 3_600_000, refreshBelow: 0 }
     await store.load(id, opts)
-    await store.apply(id, update({ set: [['b', '2']], del: ['a'], incr: [['n', 1]] }))
+    await store.apply(id, update({ set: [['b', '2']], del: ['a'], incr: [['n', 1]] }, halfHour))
     const stats = parseCommandStats(await admin.info('commandstats'))
     t.equal(stats.hgetall, 1, 'the load: one HGETALL, no script')
     t.equal(stats.evalsha, 1, 'the write: one EVALSHA')
