@@ -9,18 +9,21 @@
  *
  * @example
  * ```ts
- * const def: ErrorDefinition = errorCodes.TETHER_ERR_UPSTREAM_TIMEOUT // { status: 504, message: … }
+ * const def: ErrorDefinition = errorCodes.TETHER_ERR_UPSTREAM_TIMEOUT // { status: 504, message: …, fix: … }
  * ```
  */
 export interface ErrorDefinition {
   /** HTTP status sent to a client or admin caller, when the error answers a request. */
   readonly status: number | undefined
-  /** Default message: says what happened and, where it helps, what to do. */
+  /** Default message: says what happened. */
   readonly message: string
+  /** What to do about it. */
+  readonly fix: string
 }
 
 /**
- * Every error code, with its HTTP status and default message.
+ * Every error code, with its HTTP status, default message and fix. `docs/errors.md` lists the
+ * same codes and statuses (checked by `test/errors.test.ts`).
  *
  * @example
  * ```ts
@@ -31,91 +34,113 @@ export interface ErrorDefinition {
 export const errorCodes = {
   TETHER_ERR_CONFIG_INVALID: {
     status: undefined,
-    message: 'the configuration is invalid'
+    message: 'the configuration is invalid',
+    fix: 'Correct each field named in the message (file, field and value are given); `tether-balancer --check` validates without starting.'
   },
   TETHER_ERR_CONFIG_FILE: {
     status: undefined,
-    message: 'the configuration file cannot be read or parsed'
+    message: 'the configuration file cannot be read or parsed',
+    fix: 'Check the path and permissions, and the YAML or JSON syntax at the line named.'
   },
   TETHER_ERR_CLI_USAGE: {
     status: undefined,
-    message: 'bad command-line arguments; run tether-balancer --help'
+    message: 'bad command-line arguments; run tether-balancer --help',
+    fix: 'Run `tether-balancer --help` and correct the flag named in the message.'
   },
   TETHER_ERR_LISTEN: {
     status: undefined,
-    message: 'cannot listen on the configured address (in use, or not allowed)'
+    message: 'cannot listen on the configured address (in use, or not allowed)',
+    fix: 'Stop whatever holds the port, pick another `listen`/`admin.listen`, or grant the right to bind ports below 1024.'
   },
   TETHER_ERR_NOT_LISTENING: {
     status: undefined,
-    message: 'the balancer is closed or closing'
+    message: 'the balancer is closed or closing',
+    fix: 'Create a new balancer: one that was closed cannot listen or reload again.'
   },
   TETHER_ERR_RELOAD: {
     status: undefined,
-    message: 'the new configuration was rejected; the previous one stays in force'
+    message: 'the new configuration was rejected; the previous one stays in force',
+    fix: 'Correct the problems listed with it, then send SIGHUP again.'
   },
   TETHER_ERR_NO_UPSTREAM: {
     status: 503,
-    message: 'no upstream node is available'
+    message: 'no upstream node is available',
+    fix: 'Bring a node up or out of maint; the admin API and the status page show why each node is out.'
   },
   TETHER_ERR_UPSTREAM_CONNECT: {
     status: 503,
-    message: 'could not connect to any upstream node'
+    message: 'could not connect to any upstream node',
+    fix: 'Check that the apps run and listen on the configured addresses; raise `timeouts.connect` if they are slow to accept.'
   },
   TETHER_ERR_UPSTREAM_RESET: {
     status: 502,
-    message: 'the upstream node closed the connection before it answered'
+    message: 'the upstream node closed the connection before it answered',
+    fix: 'Look for a crash or restart in the app\'s logs; keep `keepAlive.timeout` below the app\'s own keep-alive timeout.'
   },
   TETHER_ERR_UPSTREAM_PROTOCOL: {
     status: 502,
-    message: 'the upstream node sent an invalid HTTP response'
+    message: 'the upstream node sent an invalid HTTP response',
+    fix: 'Fix the app\'s response (the log names the node and what was invalid, such as conflicting Content-Length).'
   },
   TETHER_ERR_UPSTREAM_TIMEOUT: {
     status: 504,
-    message: 'the upstream node did not answer in time'
+    message: 'the upstream node did not answer in time',
+    fix: 'Make the app answer sooner, or raise `timeouts.response`.'
   },
   TETHER_ERR_CLIENT_HEADER_TIMEOUT: {
     status: 408,
-    message: 'the request headers did not arrive in time'
+    message: 'the request headers did not arrive in time',
+    fix: 'Nothing for a slowloris client; for slow legitimate clients raise `timeouts.clientHeaders`.'
   },
   TETHER_ERR_CLIENT_BAD_REQUEST: {
     status: 400,
-    message: 'the request is not valid HTTP'
+    message: 'the request is not valid HTTP',
+    fix: 'Fix the client: the request was malformed or ambiguous (such as Content-Length with Transfer-Encoding).'
   },
   TETHER_ERR_CLIENT_HEADERS_TOO_LARGE: {
     status: 431,
-    message: 'the request headers are too large'
+    message: 'the request headers are too large',
+    fix: 'Send smaller headers (usually too many or too large cookies); Node\'s limit is 16 KiB.'
   },
   TETHER_ERR_CLIENT_ABORTED: {
     status: undefined,
-    message: 'the client went away before the response was complete'
+    message: 'the client went away before the response was complete',
+    fix: 'Nothing: it is logged at debug level and not held against the node.'
   },
   TETHER_ERR_ADMIN_UNAUTHORIZED: {
     status: 401,
-    message: 'the admin API needs a valid bearer token'
+    message: 'the admin API needs a valid bearer token',
+    fix: 'Send `Authorization: Bearer <admin.token>` (or Basic auth with the token as the password).'
   },
   TETHER_ERR_ADMIN_FORBIDDEN_HOST: {
     status: 403,
-    message: 'the Host header is not allowed on the admin API (set admin.allowedHosts or a token)'
+    message: 'the Host header is not allowed on the admin API (set admin.allowedHosts or a token)',
+    fix: 'Call it by IP address or localhost, add the host name to `admin.allowedHosts`, or set `admin.token`.'
   },
   TETHER_ERR_ADMIN_NOT_FOUND: {
     status: 404,
-    message: 'no such admin route'
+    message: 'no such admin route',
+    fix: 'Use one of the routes in docs/balancer.md (`/`, `/api/nodes`, `/api/nodes/:name`, `/api/health`, `/metrics`).'
   },
   TETHER_ERR_ADMIN_METHOD: {
     status: 405,
-    message: 'method not allowed on this admin route'
+    message: 'method not allowed on this admin route',
+    fix: 'Use a method from the `Allow` header of the answer.'
   },
   TETHER_ERR_ADMIN_BAD_REQUEST: {
     status: 400,
-    message: 'the admin request is invalid: send JSON such as {"state":"drain"} with content-type application/json'
+    message: 'the admin request is invalid: send JSON such as {"state":"drain"} with content-type application/json',
+    fix: 'Send a JSON object of at most 16 KiB with `content-type: application/json`.'
   },
   TETHER_ERR_UNKNOWN_NODE: {
     status: 404,
-    message: 'no upstream node has this name'
+    message: 'no upstream node has this name',
+    fix: 'Use a name from `GET /api/nodes` (or `balancer.nodes()`).'
   },
   TETHER_ERR_INVALID_NODE_UPDATE: {
     status: 400,
-    message: 'state must be active, drain or maint, and weight an integer from 1 to 10000'
+    message: 'the node update is invalid: send state and/or weight',
+    fix: 'Send only `state` and/or `weight`, with values as the message asks (the same rules as `upstreams[].state` and `.weight` in the configuration).'
   }
 } as const satisfies Record<string, ErrorDefinition>
 
