@@ -1,26 +1,25 @@
 /**
- * `createBalancer`: wires the pool, the engine, health checks, the proxy and the admin API
- * together, and owns the balancer's lifecycle: listen, reload, graceful close.
+ * `createBalancer`: wires the pool, the engine, health checks, the proxy, the frontend and the
+ * admin API together, and owns the balancer's lifecycle: listen, reload, graceful close.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
 import { AdminServer } from './admin/server.js'
 import { BalancerMetrics } from './admin/metrics.js'
 import type { StatusPageInfo } from './admin/status-page.js'
-import { resolveConfig, type ResolvedConfig, type ResolvedListen } from './config/resolve.js'
+import { resolveConfig, type ResolvedConfig } from './config/resolve.js'
 import type { BalancerConfig, NodeState } from './config/types.js'
 import { createEngine } from './engines/index.js'
 import type { Engine, EngineOptions } from './engines/engine.js'
-import { TetherBalancerError, type ErrorCode } from './errors.js'
+import { TetherBalancerError } from './errors.js'
+import { describeListen, type Frontend } from './frontend/frontend.js'
+import { Http1Frontend } from './frontend/http1.js'
 import { ActiveHealthChecker } from './health/active.js'
 import { createLogger, type Logger } from './log.js'
 import { TrustedProxies } from './net/address.js'
-import { Pool, type NodeSnapshot, type NodeTransition } from './pool/pool.js'
-import type { ProxyRuntime, ProxyShared } from './proxy/context.js'
-import { HttpExchange, ProxyResponse } from './proxy/http.js'
-import { respondErrorRaw } from './proxy/respond.js'
-import { UpgradeExchange } from './proxy/upgrade.js'
+import type { UpstreamNode } from './pool/node.js'
+import { Pool, type NodeTransition } from './pool/pool.js'
+import type { NodeSnapshot } from './pool/snapshot.js'
+import type { ProxyRuntime } from './proxy/context.js'
+import { ReverseProxy } from './proxy/reverse-proxy.js'
 import { StickyCodec } from './sticky.js'
 
 /**
@@ -115,35 +114,17 @@ function sameJson (a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
 }
 
-function describeListen (l: ResolvedListen): string {
-  return `${l.host === undefined ? '*' : l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`
-}
-
-/** What every exchange shares with the balancer, across reloads. */
-class Shared implements ProxyShared {
-  closing = false
-  inFlight = 0
-  onDrained: (() => void) | null = null
-  constructor (readonly log: Logger, readonly metrics: BalancerMetrics) {}
-
-  settled (): void {
-    if (this.closing && this.inFlight === 0 && this.onDrained !== null) this.onDrained()
-  }
-}
-
 class BalancerImpl implements Balancer {
   config: ResolvedConfig
   readonly log: Logger
-  readonly pool: Pool
-  readonly #shared: Shared
+  readonly #pool: Pool
   readonly #metrics: BalancerMetrics
   readonly #ownLogger: boolean
-  #runtime: ProxyRuntime
+  readonly #proxy: ReverseProxy
   #engine: Engine
-  readonly #health: ActiveHealthChecker
-  readonly #server: Server<typeof IncomingMessage, typeof ProxyResponse>
+  readonly #health: ActiveHealthChecker<UpstreamNode>
+  readonly #frontend: Frontend
   #admin: AdminServer | null = null
-  readonly #tunnels = new Set<Duplex>()
   readonly #startedAt = new Date()
   #listening: ListenInfo | null = null
   #closePromise: Promise<void> | null = null
@@ -152,34 +133,17 @@ class BalancerImpl implements Balancer {
     this.config = config
     this.#ownLogger = options.logger === undefined
     this.log = options.logger ?? createLogger(config.log.level)
-    this.pool = new Pool(config, (t) => this.#onTransition(t))
-    this.#metrics = new BalancerMetrics(() => this.pool.nodes)
-    this.#shared = new Shared(this.log, this.#metrics)
+    this.#pool = new Pool(config, (t) => this.#onTransition(t))
+    this.#metrics = new BalancerMetrics(() => this.#pool.nodes)
     this.#engine = createEngine(config.engine, engineOptions(config))
     const sticky = config.sticky.enabled ? new StickyCodec(config.sticky) : null
-    this.pool.apply(config, sticky)
-    this.#runtime = this.#makeRuntime(config, sticky)
-    this.#health = new ActiveHealthChecker(config.healthCheck, (node, result) => this.pool.reportCheck(node, result))
+    this.#pool.apply(config, sticky)
+    this.#proxy = new ReverseProxy(this.#makeRuntime(config, sticky), this.log, this.#metrics)
+    this.#health = new ActiveHealthChecker<UpstreamNode>(config.healthCheck, (node, result) => this.#pool.reportCheck(node, result))
+    this.#frontend = new Http1Frontend(this.#proxy, config.timeouts)
     if (config.sticky.enabled && config.sticky.secretGenerated) {
       this.log.warn('sticky.secret is not set: using a random one, so sticky cookies will not survive a restart')
     }
-
-    this.#server = createServer({
-      ServerResponse: ProxyResponse,
-      headersTimeout: config.timeouts.clientHeaders,
-      requestTimeout: config.timeouts.clientRequest,
-      keepAliveTimeout: config.timeouts.clientKeepAlive,
-      // Node checks header and request deadlines on this period; default 30 s is too coarse.
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.timeouts.clientHeaders / 4))),
-      noDelay: true
-    }, (req, res) => {
-      new HttpExchange(this.#runtime, this.#shared, req, res as ProxyResponse).start()
-    })
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (this.#shared.closing) { respondErrorRaw(socket, 'TETHER_ERR_NO_UPSTREAM'); return }
-      new UpgradeExchange(this.#runtime, this.#shared, req, socket, head, this.#tunnels).start()
-    })
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket))
   }
 
   async metrics (): Promise<string> {
@@ -188,7 +152,7 @@ class BalancerImpl implements Balancer {
 
   #makeRuntime (config: ResolvedConfig, sticky: StickyCodec | null): ProxyRuntime {
     return {
-      pool: this.pool,
+      pool: this.#pool,
       engine: this.#engine,
       sticky,
       cookieName: sticky === null ? '' : config.sticky.cookie,
@@ -206,33 +170,11 @@ class BalancerImpl implements Balancer {
     else this.log.info(fields, `node ${t.node} ${t.field}: ${t.from} -> ${t.to}`)
   }
 
-  #onClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
-    // A reset or a half-sent request from a client that left: nothing to answer, nothing to log.
-    if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
-    let code: ErrorCode = 'TETHER_ERR_CLIENT_BAD_REQUEST'
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') code = 'TETHER_ERR_CLIENT_HEADER_TIMEOUT'
-    else if (err.code === 'HPE_HEADER_OVERFLOW') code = 'TETHER_ERR_CLIENT_HEADERS_TOO_LARGE'
-    this.log.warn({ code, reason: err.code ?? err.message, peer: (socket as Socket).remoteAddress }, 'bad client request')
-    this.#metrics.errorResponse(code)
-    respondErrorRaw(socket, code)
-  }
-
   async listen (): Promise<ListenInfo> {
-    if (this.#shared.closing) throw new TetherBalancerError('TETHER_ERR_NOT_LISTENING')
+    if (this.#proxy.closing) throw new TetherBalancerError('TETHER_ERR_NOT_LISTENING')
     if (this.#listening !== null) return this.#listening
     const address = this.config.listen
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new TetherBalancerError('TETHER_ERR_LISTEN', `cannot listen on ${describeListen(address)}: ${err.code ?? err.message}`, { cause: err }))
-      }
-      this.#server.once('error', onError)
-      this.#server.listen(address.port, address.host, () => {
-        this.#server.off('error', onError)
-        resolve()
-      })
-    })
-    const bound = this.#server.address()
-    const port = typeof bound === 'object' && bound !== null ? bound.port : address.port
+    const port = await this.#frontend.listen(address)
     let adminPort: number | undefined
     if (this.config.admin !== null) {
       this.#admin = new AdminServer({
@@ -246,7 +188,7 @@ class BalancerImpl implements Balancer {
       try {
         adminPort = await this.#admin.listen(this.config.admin.listen)
       } catch (err) {
-        await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+        await this.#frontend.stop()
         throw err
       }
       const host = this.config.admin.listen.host
@@ -254,9 +196,9 @@ class BalancerImpl implements Balancer {
         this.log.warn({ admin: describeListen(this.config.admin.listen) }, 'the admin API listens beyond loopback without a token')
       }
     }
-    this.#health.sync(this.pool.nodes, this.config.healthCheck)
+    this.#health.sync(this.#pool.nodes, this.config.healthCheck)
     this.#listening = adminPort === undefined ? { port } : { port, adminPort }
-    this.log.info({ listen: describeListen({ host: address.host, port }), admin: adminPort, engine: this.#engine.name, algorithm: this.config.algorithm, nodes: this.pool.nodes.length }, 'balancer listening')
+    this.log.info({ listen: describeListen({ host: address.host, port }), admin: adminPort, engine: this.#engine.name, algorithm: this.config.algorithm, nodes: this.#pool.nodes.length }, 'balancer listening')
     return this.#listening
   }
 
@@ -271,7 +213,7 @@ class BalancerImpl implements Balancer {
   }
 
   reload (input: BalancerConfig, options: { configFile?: string } = {}): void {
-    if (this.#shared.closing) throw new TetherBalancerError('TETHER_ERR_NOT_LISTENING')
+    if (this.#proxy.closing) throw new TetherBalancerError('TETHER_ERR_NOT_LISTENING')
     const previous = this.config
     const secret = previous.sticky.secretGenerated ? previous.sticky.secrets[0] : undefined
     const config = resolveConfig(input, options.configFile === undefined ? { generatedSecret: secret } : { file: options.configFile, generatedSecret: secret })
@@ -290,34 +232,33 @@ class BalancerImpl implements Balancer {
       this.#engine = createEngine(config.engine, engineOptions(config))
       old.retire(config.timeouts.shutdown + config.timeouts.response)
     }
+    const current = this.#proxy.runtime.sticky
     const sticky = !config.sticky.enabled
       ? null
-      : sameJson(config.sticky, previous.sticky) && this.#runtime.sticky !== null ? this.#runtime.sticky : new StickyCodec(config.sticky)
-    const gone = this.pool.apply(config, sticky)
+      : sameJson(config.sticky, previous.sticky) && current !== null ? current : new StickyCodec(config.sticky)
+    const gone = this.#pool.apply(config, sticky)
     for (const node of gone) this.#engine.release(node)
-    this.#runtime = this.#makeRuntime(config, sticky)
-    if (this.#listening !== null) this.#health.sync(this.pool.nodes, config.healthCheck)
-    this.#server.headersTimeout = config.timeouts.clientHeaders
-    this.#server.requestTimeout = config.timeouts.clientRequest
-    this.#server.keepAliveTimeout = config.timeouts.clientKeepAlive
+    this.#proxy.runtime = this.#makeRuntime(config, sticky)
+    if (this.#listening !== null) this.#health.sync(this.#pool.nodes, config.healthCheck)
+    this.#frontend.configure(config.timeouts)
     if (this.#ownLogger && this.log.level !== config.log.level) this.log.level = config.log.level
-    this.log.info({ nodes: this.pool.nodes.map((n) => n.name), engine: this.#engine.name, algorithm: config.algorithm }, 'configuration reloaded')
+    this.log.info({ nodes: this.#pool.nodes.map((n) => n.name), engine: this.#engine.name, algorithm: config.algorithm }, 'configuration reloaded')
   }
 
   nodes (): NodeSnapshot[] {
-    return this.pool.snapshot()
+    return this.#pool.snapshot()
   }
 
   setNode (name: string, update: NodeUpdate): NodeSnapshot {
-    if (this.pool.get(name) === undefined) throw new TetherBalancerError('TETHER_ERR_UNKNOWN_NODE', `no upstream node is named ${JSON.stringify(name)}`)
+    if (this.#pool.get(name) === undefined) throw new TetherBalancerError('TETHER_ERR_UNKNOWN_NODE', `no upstream node is named ${JSON.stringify(name)}`)
     const { state, weight } = update
     if ((state !== undefined && state !== 'active' && state !== 'drain' && state !== 'maint') ||
       (weight !== undefined && (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > 10_000))) {
       throw new TetherBalancerError('TETHER_ERR_INVALID_NODE_UPDATE')
     }
-    if (state !== undefined) this.pool.setState(name, state, 'admin')
-    if (weight !== undefined) this.pool.setWeight(name, weight, 'admin')
-    const snapshot = this.pool.snapshot().find((n) => n.name === name)
+    if (state !== undefined) this.#pool.setState(name, state, 'admin')
+    if (weight !== undefined) this.#pool.setWeight(name, weight, 'admin')
+    const snapshot = this.#pool.snapshot().find((n) => n.name === name)
     if (snapshot === undefined) throw new TetherBalancerError('TETHER_ERR_UNKNOWN_NODE')
     return snapshot
   }
@@ -328,32 +269,18 @@ class BalancerImpl implements Balancer {
   }
 
   async #close (): Promise<void> {
-    const shared = this.#shared
-    shared.closing = true
+    const proxy = this.#proxy
+    proxy.shutdown()
     const started = this.#listening !== null
-    this.log.info({ inFlight: shared.inFlight, tunnels: this.#tunnels.size }, 'balancer closing')
+    this.log.info({ inFlight: proxy.inFlight, tunnels: proxy.tunnels.size }, 'balancer closing')
     this.#health.stop()
-    const serverClosed = new Promise<void>((resolve) => {
-      if (!this.#server.listening) { resolve(); return }
-      this.#server.close(() => resolve())
-    })
-    this.#server.closeIdleConnections()
-    if (shared.inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.log.warn({ inFlight: shared.inFlight }, 'shutdown timeout: closing connections with requests in flight')
-          resolve()
-        }, this.config.timeouts.shutdown)
-        timer.unref()
-        shared.onDrained = () => { clearTimeout(timer); resolve() }
-      })
-    }
-    this.#server.closeAllConnections()
-    for (const tunnel of this.#tunnels) tunnel.destroy()
-    this.#tunnels.clear()
-    await serverClosed
+    const stopped = this.#frontend.stop()
+    await proxy.drained(this.config.timeouts.shutdown)
+    this.#frontend.closeAll()
+    proxy.closeTunnels()
+    await stopped
     await this.#engine.close()
-    this.pool.close()
+    this.#pool.close()
     if (this.#admin !== null) await this.#admin.close()
     if (started) this.log.info('balancer closed')
   }

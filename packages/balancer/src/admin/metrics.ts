@@ -1,14 +1,15 @@
 /**
  * Prometheus metrics on the balancer's own prom-client Registry (never the global one, so
- * that an app embedding the balancer keeps its metrics apart). Per-request counts live as
- * plain numbers on the nodes and are read at scrape time; only the latency histogram is
- * updated per request.
+ * that an app embedding the balancer keeps its metrics apart). They hear the proxy through
+ * its `ProxyEvents` interface and nothing else changes them. Per-node counts live on the nodes
+ * (the pool's leases keep them) and are read at scrape time; the per-request events bump plain
+ * numbers, and only the latency histogram does more.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ErrorCode } from '../errors.js'
-import type { UpstreamNode } from '../pool/node.js'
+import type { NodeStats } from '../pool/node.js'
 import type { NodeTransition } from '../pool/pool.js'
-import type { Route } from '../proxy/routing.js'
+import type { ProxyEvents, Route } from '../proxy/events.js'
 
 const PREFIX = 'tether_balancer_'
 
@@ -21,21 +22,21 @@ const PREFIX = 'tether_balancer_'
  * await metrics.registry.metrics() // Prometheus text format
  * ```
  */
-export class BalancerMetrics {
+export class BalancerMetrics implements ProxyEvents {
   readonly registry = new Registry()
-  readonly routes: Record<Route, number> = { sticky: 0, new: 0, moved: 0 }
-  retries = 0
+  readonly #routes: Record<Route, number> = { sticky: 0, new: 0, moved: 0 }
+  #retries = 0
   readonly #errors = new Map<ErrorCode, number>()
   readonly #latency: Histogram<'node'>
   readonly #transitions: Counter<'node' | 'change'>
 
-  constructor (nodes: () => readonly UpstreamNode[]) {
+  constructor (nodes: () => readonly NodeStats[]) {
     const registers = [this.registry]
-    const perNode = (read: (n: UpstreamNode) => number) => function (this: Counter<'node'> | Gauge<'node'>): void {
+    const perNode = (read: (n: NodeStats) => number) => function (this: Counter<'node'> | Gauge<'node'>): void {
       this.reset()
       for (const n of nodes()) (this as Gauge<'node'>).set(n.labels, read(n))
     }
-    const counterOf = (read: (n: UpstreamNode) => number) => function (this: Counter<'node'>): void {
+    const counterOf = (read: (n: NodeStats) => number) => function (this: Counter<'node'>): void {
       this.reset()
       for (const n of nodes()) this.inc(n.labels, read(n))
     }
@@ -62,7 +63,7 @@ export class BalancerMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers
     })
-    const routes = this.routes
+    const routes = this.#routes
     new Counter({
       name: `${PREFIX}routes_total`,
       help: 'How requests found their node: sticky cookie, new (algorithm), or moved (failover).',
@@ -73,12 +74,12 @@ export class BalancerMetrics {
         for (const route of ['sticky', 'new', 'moved'] as const) this.inc({ route }, routes[route])
       }
     })
-    const self = this
+    const retries = (): number => this.#retries
     new Counter({
       name: `${PREFIX}retries_total`,
       help: 'Requests retried on another node after a safe-to-retry failure.',
       registers,
-      collect (this: Counter) { this.reset(); this.inc(self.retries) }
+      collect (this: Counter) { this.reset(); this.inc(retries()) }
     })
     const errors = this.#errors
     new Counter({
@@ -94,14 +95,20 @@ export class BalancerMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
   }
 
-  /** Response-head latency of one attempt, in milliseconds. */
-  observeLatency (node: UpstreamNode, ms: number): void {
-    this.#latency.observe(node.labels, ms / 1000)
+  routed (route: Route): void {
+    this.#routes[route]++
   }
 
-  /** Count an error answer sent to a client. */
-  errorResponse (code: ErrorCode): void {
+  retried (): void {
+    this.#retries++
+  }
+
+  errorAnswered (code: ErrorCode): void {
     this.#errors.set(code, (this.#errors.get(code) ?? 0) + 1)
+  }
+
+  responseHead (node: NodeStats, ms: number): void {
+    this.#latency.observe(node.labels, ms / 1000)
   }
 
   /** Count a node change. */

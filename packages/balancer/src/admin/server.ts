@@ -20,7 +20,7 @@ import type { Logger } from 'pino'
 import type { ResolvedAdmin, ResolvedListen } from '../config/resolve.js'
 import type { NodeState } from '../config/types.js'
 import { TetherBalancerError, errorCodes, type ErrorCode } from '../errors.js'
-import type { NodeSnapshot } from '../pool/pool.js'
+import type { NodeSnapshot } from '../pool/snapshot.js'
 import { STATUS_PAGE_HEADERS, renderStatusPage, type StatusPageInfo } from './status-page.js'
 
 const MAX_BODY = 16 * 1024

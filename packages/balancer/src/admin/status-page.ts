@@ -5,7 +5,7 @@
  * sends the admin API calls and refreshes the page.
  */
 import { createHash } from 'node:crypto'
-import type { NodeSnapshot } from '../pool/pool.js'
+import type { NodeSnapshot } from '../pool/snapshot.js'
 
 /** Facts shown in the page header. */
 export interface StatusPageInfo {

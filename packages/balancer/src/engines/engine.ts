@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { EngineName } from '../config/types.js'
+import type { UpstreamError } from './failure.js'
 
 /**
  * Where to send: the parts of a node an engine needs.
@@ -62,22 +63,11 @@ export interface ForwardRequest {
 }
 
 /**
- * Where an attempt failed, which decides whether it may be retried (example: `phase === 'connect'`
- * means nothing was sent):
- * - `connect`: no connection; nothing was sent. Safe to retry whatever the method.
- * - `request`: connected, maybe sent, no response byte yet. Retry only idempotent requests
- *   whose body was not consumed.
- * - `response`: failed after the response began. Never retried.
- * - `timeout`: the upstream did not answer within `timeouts.response`. Never retried.
- */
-export type FailurePhase = 'connect' | 'request' | 'response' | 'timeout'
-
-/**
  * Receives one response. Engines call these in order: head, data*, end; or error at any point.
  *
  * @example
  * ```ts
- * const sink: ResponseSink = { onHead (s, r, h) {}, onData () { return true }, onEnd () {}, onError (err, phase) {} }
+ * const sink: ResponseSink = { onHead (s, r, h) {}, onData () { return true }, onEnd () {}, onError (err) {} }
  * ```
  */
 export interface ResponseSink {
@@ -86,7 +76,8 @@ export interface ResponseSink {
   /** Return false to ask the engine to pause until `UpstreamExchange.resume()`. */
   onData (chunk: Buffer): boolean
   onEnd (): void
-  onError (error: Error, phase: FailurePhase): void
+  /** The attempt failed; `error.phase` says whether it may be retried, `error.kind` how to answer. */
+  onError (error: UpstreamError): void
 }
 
 /**
@@ -118,7 +109,7 @@ export interface UpgradeSink {
   onUpgrade (reason: string, headers: readonly string[], socket: Duplex, head: Buffer): void
   /** The upstream declined with an ordinary response, fully read (bounded). */
   onResponse (status: number, reason: string, headers: readonly string[], body: Buffer): void
-  onError (error: Error, phase: FailurePhase): void
+  onError (error: UpstreamError): void
 }
 
 /**
@@ -163,20 +154,4 @@ export interface Engine {
   retire (graceMs: number): void
   /** Close every connection. In-flight attempts fail. */
   close (): Promise<void>
-}
-
-/** Error raised by engines, carrying the failure phase and a stable code. */
-export class UpstreamError extends Error {
-  constructor (message: string, readonly code: string, readonly phase: FailurePhase) {
-    super(message)
-    this.name = 'UpstreamError'
-  }
-}
-
-/** Requests idempotent by RFC 9110 §9.2.2, which may be retried after a `request`-phase failure. */
-export function isIdempotent (method: string): boolean {
-  switch (method) {
-    case 'GET': case 'HEAD': case 'OPTIONS': case 'TRACE': case 'PUT': case 'DELETE': return true
-    default: return false
-  }
 }

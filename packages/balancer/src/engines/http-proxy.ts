@@ -1,6 +1,6 @@
 /**
- * The baseline engine: http-proxy (the design card's choice) with keep-alive agents. Kept
- * selectable for comparison; see docs/benchmarks.md for how it measures against h1.
+ * The http-proxy engine, with a keep-alive agent: the most used Node proxy library, kept
+ * selectable as the baseline the other engines are measured against (docs/benchmarks.md).
  *
  * Two things http-proxy cannot do are done around it:
  * - It pipes the request body into the upstream request at once, so a connect failure would
@@ -17,13 +17,9 @@ import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage
 import type { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import httpProxy from 'http-proxy'
-import {
-  UpstreamError,
-  type Engine, type EngineOptions, type FailurePhase, type ForwardRequest, type ResponseSink,
-  type UpgradeSink, type UpstreamExchange, type UpstreamTarget
-} from './engine.js'
-
-const MAX_DECLINED_BODY = 64 * 1024
+import type { Engine, EngineOptions, ForwardRequest, ResponseSink, UpgradeSink, UpstreamExchange, UpstreamTarget } from './engine.js'
+import { UpstreamError } from './failure.js'
+import { DeclinedBody, declinedTooLarge, engineClosed } from './wire.js'
 
 /** Flat header list to the object node:http and http-proxy take (repeated names joined). */
 function toObject (flat: readonly string[]): IncomingHttpHeaders {
@@ -39,11 +35,13 @@ function toObject (flat: readonly string[]): IncomingHttpHeaders {
   return out
 }
 
-function classify (err: NodeJS.ErrnoException, connected: boolean, responded: boolean, timedOut: boolean): { code: string, phase: FailurePhase } {
-  if (!connected) return { code: timedOut ? 'UPSTREAM_CONNECT_TIMEOUT' : err.code ?? 'ECONNECT', phase: 'connect' }
-  if (timedOut) return { code: 'UPSTREAM_TIMEOUT', phase: responded ? 'response' : 'timeout' }
-  if (err.code?.startsWith('HPE_') === true) return { code: 'UPSTREAM_PROTOCOL', phase: 'response' }
-  return { code: err.code ?? 'UPSTREAM_RESET', phase: responded ? 'response' : 'request' }
+/** A node:http error in the engines' vocabulary. */
+function classify (err: NodeJS.ErrnoException, target: UpstreamTarget, connected: boolean, responded: boolean, timedOut: boolean): UpstreamError {
+  const message = `${target.name}: ${err.message}`
+  if (!connected) return new UpstreamError(message, 'connect', 'connect', timedOut ? 'connect timeout' : err.code)
+  if (timedOut) return new UpstreamError(message, 'timeout', responded ? 'response' : 'timeout')
+  if (err.code?.startsWith('HPE_') === true) return new UpstreamError(message, 'protocol', 'response', err.code)
+  return new UpstreamError(message, 'reset', responded ? 'response' : 'request', err.code)
 }
 
 /** State of one forwarded request. */
@@ -75,12 +73,11 @@ class Attempt implements UpstreamExchange {
     this.timer = null
   }
 
-  fail (err: NodeJS.ErrnoException): void {
+  fail (err: NodeJS.ErrnoException | UpstreamError): void {
     if (this.done) return
     this.done = true
     this.clearTimer()
-    const { code, phase } = classify(err, this.connected, this.responded, this.timedOut)
-    this.sink.onError(new UpstreamError(`${this.target.name}: ${err.message}`, code, phase), phase)
+    this.sink.onError(err instanceof UpstreamError ? err : classify(err, this.target, this.connected, this.responded, this.timedOut))
   }
 }
 
@@ -113,7 +110,7 @@ export class HttpProxyEngine implements Engine {
   request (target: UpstreamTarget, request: ForwardRequest, sink: ResponseSink): UpstreamExchange {
     const attempt = new Attempt(target, request, sink)
     if (this.#closed) {
-      queueMicrotask(() => attempt.fail(Object.assign(new Error('engine closed'), { code: 'ENGINE_CLOSED' })))
+      queueMicrotask(() => attempt.fail(engineClosed()))
       return attempt
     }
     const req = request.body
@@ -171,22 +168,22 @@ export class HttpProxyEngine implements Engine {
       sink.onEnd()
     })
     proxyRes.on('error', (err: NodeJS.ErrnoException) => attempt.fail(err))
-    proxyRes.on('aborted', () => attempt.fail(Object.assign(new Error('upstream aborted the response'), { code: 'UPSTREAM_RESET' })))
+    proxyRes.on('aborted', () => attempt.fail(new UpstreamError(`${attempt.target.name} aborted the response`, 'reset', 'response')))
   }
 
   upgrade (target: UpstreamTarget, request: ForwardRequest, protocol: string, sink: UpgradeSink): void {
-    const headers = [...request.headers, 'connection', 'upgrade', 'upgrade', protocol]
     let connected = false
     let done = false
-    const finish = (err: NodeJS.ErrnoException | null, timedOut = false): void => {
+    const finish = (err: NodeJS.ErrnoException | UpstreamError | null, timedOut = false): void => {
       if (done) return
       done = true
       clearTimeout(timer)
-      if (err === null) return
-      const { code, phase } = classify(err, connected, false, timedOut)
-      sink.onError(new UpstreamError(`${target.name}: ${err.message}`, code, phase), phase)
+      if (err !== null) sink.onError(err instanceof UpstreamError ? err : classify(err, target, connected, false, timedOut))
     }
-    const req = httpRequest({ host: target.host, port: target.port, method: request.method, path: request.path, headers: toObject(headers), agent: false })
+    const headers = toObject(request.headers)
+    headers.connection = 'upgrade'
+    headers.upgrade = protocol
+    const req = httpRequest({ host: target.host, port: target.port, method: request.method, path: request.path, headers, agent: false })
     let timer = setTimeout(() => { req.destroy(); finish(new Error('connect timeout'), true) }, this.#options.connectTimeout)
     req.on('socket', (socket: Socket) => {
       socket.once('connect', () => {
@@ -201,15 +198,14 @@ export class HttpProxyEngine implements Engine {
       sink.onUpgrade(res.statusMessage ?? 'Switching Protocols', res.rawHeaders, socket, head)
     })
     req.on('response', (res: IncomingMessage) => {
-      const body: Buffer[] = []
-      let bytes = 0
-      res.on('data', (chunk: Buffer) => { bytes += chunk.length; if (bytes <= MAX_DECLINED_BODY) body.push(chunk) })
+      const body = new DeclinedBody()
+      res.on('data', (chunk: Buffer) => { body.add(chunk) })
       res.on('end', () => {
         if (done) return
-        finish(null)
         req.destroy()
-        if (bytes > MAX_DECLINED_BODY) sink.onError(new UpstreamError(`${target.name} declined the upgrade with a body too large`, 'UPSTREAM_PROTOCOL', 'response'), 'response')
-        else sink.onResponse(res.statusCode ?? 502, res.statusMessage ?? '', res.rawHeaders, Buffer.concat(body))
+        if (body.tooLarge) { finish(declinedTooLarge(target)); return }
+        finish(null)
+        sink.onResponse(res.statusCode ?? 502, res.statusMessage ?? '', res.rawHeaders, body.bytes())
       })
       res.on('error', (err: NodeJS.ErrnoException) => finish(err))
     })

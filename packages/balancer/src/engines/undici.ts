@@ -5,13 +5,9 @@
  */
 import { Pool } from 'undici'
 import type { Duplex } from 'node:stream'
-import {
-  UpstreamError,
-  type Engine, type EngineOptions, type FailurePhase, type ForwardRequest, type ResponseSink,
-  type UpgradeSink, type UpstreamExchange, type UpstreamTarget
-} from './engine.js'
-
-const MAX_DECLINED_BODY = 64 * 1024
+import type { Engine, EngineOptions, ForwardRequest, ResponseSink, UpgradeSink, UpstreamExchange, UpstreamTarget } from './engine.js'
+import { UpstreamError } from './failure.js'
+import { DeclinedBody, clientAborted, declinedTooLarge, engineClosed } from './wire.js'
 
 function toStrings (raw: Buffer[] | string[] | null): string[] {
   if (raw === null) return []
@@ -23,17 +19,18 @@ function toStrings (raw: Buffer[] | string[] | null): string[] {
   return out
 }
 
-function phaseOf (err: Error & { code?: string }, connected: boolean, headers: boolean): FailurePhase {
-  if (!connected) return 'connect'
-  if (err.code === 'UND_ERR_HEADERS_TIMEOUT') return 'timeout'
-  return headers ? 'response' : 'request'
-}
-
-function wrap (err: Error & { code?: string }, target: UpstreamTarget, phase: FailurePhase): UpstreamError {
-  const code = err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT'
-    ? 'UPSTREAM_TIMEOUT'
-    : err.code === 'HPE_INVALID_CONSTANT' || (err.code?.startsWith('HPE_') ?? false) ? 'UPSTREAM_PROTOCOL' : err.code ?? 'UPSTREAM_RESET'
-  return new UpstreamError(`${target.name}: ${err.message}`, code, phase)
+/**
+ * An undici error in the engines' vocabulary. llhttp's `HPE_*` errors mean response bytes
+ * arrived and were invalid: `protocol`, in the `response` phase (never retried), as h1 and
+ * http-proxy report them.
+ */
+function classify (err: Error & { code?: string }, target: UpstreamTarget, connected: boolean, headers: boolean): UpstreamError {
+  const message = `${target.name}: ${err.message}`
+  if (!connected) return new UpstreamError(message, 'connect', 'connect', err.code)
+  if (err.code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError(message, 'timeout', 'timeout', err.code)
+  if (err.code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError(message, 'timeout', 'response', err.code)
+  if (err.code?.startsWith('HPE_') === true) return new UpstreamError(message, 'protocol', 'response', err.code)
+  return new UpstreamError(message, 'reset', headers ? 'response' : 'request', err.code)
 }
 
 /** Handler for one dispatched request (undici's classic handler interface). */
@@ -49,7 +46,7 @@ class Handler implements UpstreamExchange {
   abort (): void {
     if (this.#done) return
     this.#done = true
-    this.#abort?.(new UpstreamError('client went away', 'CLIENT_ABORTED', 'response'))
+    this.#abort?.(clientAborted())
   }
 
   resume (): void { this.#resume?.() }
@@ -57,7 +54,7 @@ class Handler implements UpstreamExchange {
   onConnect (abort: (err?: Error) => void): void {
     this.#abort = abort
     this.#connected = true
-    if (this.#done) abort(new UpstreamError('client went away', 'CLIENT_ABORTED', 'response'))
+    if (this.#done) abort(clientAborted())
   }
 
   onHeaders (status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
@@ -80,11 +77,13 @@ class Handler implements UpstreamExchange {
   }
 
   onError (err: Error & { code?: string }): void {
+    this.fail(classify(err, this.target, this.#connected, this.#headers))
+  }
+
+  fail (error: UpstreamError): void {
     if (this.#done) return
     this.#done = true
-    const phase = phaseOf(err, this.#connected, this.#headers)
-    const error = wrap(err, this.target, phase)
-    this.sink.onError(error, error.phase)
+    this.sink.onError(error)
   }
 }
 
@@ -94,8 +93,7 @@ class UpgradeHandler {
   #status = 0
   #reason = ''
   #headers: string[] = []
-  #body: Buffer[] = []
-  #bytes = 0
+  readonly #body = new DeclinedBody()
   #done = false
 
   constructor (readonly target: UpstreamTarget, readonly sink: UpgradeSink) {}
@@ -118,27 +116,21 @@ class UpgradeHandler {
   }
 
   onData (chunk: Buffer): boolean {
-    this.#bytes += chunk.length
-    if (this.#bytes <= MAX_DECLINED_BODY) this.#body.push(chunk)
+    this.#body.add(chunk)
     return true
   }
 
   onComplete (): void {
     if (this.#done) return
     this.#done = true
-    if (this.#bytes > MAX_DECLINED_BODY) {
-      this.sink.onError(new UpstreamError(`${this.target.name} declined the upgrade with a body too large`, 'UPSTREAM_PROTOCOL', 'response'), 'response')
-      return
-    }
-    this.sink.onResponse(this.#status, this.#reason, this.#headers, Buffer.concat(this.#body))
+    if (this.#body.tooLarge) this.sink.onError(declinedTooLarge(this.target))
+    else this.sink.onResponse(this.#status, this.#reason, this.#headers, this.#body.bytes())
   }
 
   onError (err: Error & { code?: string }): void {
     if (this.#done) return
     this.#done = true
-    const phase = phaseOf(err, this.#connected, this.#status !== 0)
-    const error = wrap(err, this.target, phase)
-    this.sink.onError(error, error.phase)
+    this.sink.onError(classify(err, this.target, this.#connected, this.#status !== 0))
   }
 }
 
@@ -183,7 +175,7 @@ export class UndiciEngine implements Engine {
   request (target: UpstreamTarget, request: ForwardRequest, sink: ResponseSink): UpstreamExchange {
     const handler = new Handler(target, sink)
     if (this.#closed) {
-      queueMicrotask(() => handler.onError(new UpstreamError('engine closed', 'ENGINE_CLOSED', 'connect')))
+      queueMicrotask(() => handler.fail(engineClosed()))
       return handler
     }
     this.#pool(target).dispatch({

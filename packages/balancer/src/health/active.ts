@@ -8,18 +8,37 @@
 import { request } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { ResolvedHealthCheck } from '../config/resolve.js'
-import type { CheckResult, UpstreamNode } from '../pool/node.js'
+import type { UpstreamTarget } from '../engines/engine.js'
 
 /**
- * Run one check against `node`.
+ * The result of one check.
  *
  * @example
  * ```ts
- * const result = await checkOnce(node, { path: '/health', timeout: 1000 })
+ * const result: CheckResult = { at: Date.now(), ok: false, status: 503, error: 'status 503', durationMs: 2.1 }
+ * ```
+ */
+export interface CheckResult {
+  /** Wall-clock time of the check (ms since epoch). */
+  readonly at: number
+  readonly ok: boolean
+  /** HTTP status, when one came back. */
+  readonly status: number | null
+  /** Why it failed, when it did. */
+  readonly error: string | null
+  readonly durationMs: number
+}
+
+/**
+ * Run one check against `target`.
+ *
+ * @example
+ * ```ts
+ * const result = await checkOnce({ name: 'app-1', host: '127.0.0.1', port: 3001, authority: '127.0.0.1:3001' }, { path: '/health', timeout: 1000 })
  * result.ok // true for a 2xx or 3xx
  * ```
  */
-export function checkOnce (node: UpstreamNode, settings: Pick<ResolvedHealthCheck, 'path' | 'timeout'>): Promise<CheckResult> {
+export function checkOnce (target: UpstreamTarget, settings: Pick<ResolvedHealthCheck, 'path' | 'timeout'>): Promise<CheckResult> {
   const at = Date.now()
   const t0 = performance.now()
   return new Promise((resolve) => {
@@ -32,12 +51,12 @@ export function checkOnce (node: UpstreamNode, settings: Pick<ResolvedHealthChec
       resolve({ at, ok, status, error: ok ? null : error ?? `status ${String(status)}`, durationMs: Math.round((performance.now() - t0) * 10) / 10 })
     }
     const req = request({
-      host: node.host,
-      port: node.port,
+      host: target.host,
+      port: target.port,
       path: settings.path,
       method: 'GET',
       agent: false,
-      headers: { host: node.authority, 'user-agent': 'tether-balancer-health', connection: 'close' }
+      headers: { host: target.authority, 'user-agent': 'tether-balancer-health', connection: 'close' }
     }, (res) => {
       res.on('error', () => finish(res.statusCode ?? null, 'response aborted'))
       res.on('end', () => finish(res.statusCode ?? null, null))
@@ -54,31 +73,31 @@ export function checkOnce (node: UpstreamNode, settings: Pick<ResolvedHealthChec
 }
 
 /**
- * Schedules checks for every node.
+ * Schedules checks for every target; each result goes to `report` with the target it is about.
  *
  * @example
  * ```ts
- * const checker = new ActiveHealthChecker(settings, (node, result) => pool.reportCheck(node, result))
+ * const checker = new ActiveHealthChecker<UpstreamNode>(settings, (node, result) => pool.reportCheck(node, result))
  * checker.sync(pool.nodes)
  * checker.stop()
  * ```
  */
-export class ActiveHealthChecker {
+export class ActiveHealthChecker<T extends UpstreamTarget> {
   #settings: ResolvedHealthCheck
-  readonly #report: (node: UpstreamNode, result: CheckResult) => void
-  readonly #timers = new Map<UpstreamNode, NodeJS.Timeout>()
+  readonly #report: (target: T, result: CheckResult) => void
+  readonly #timers = new Map<T, NodeJS.Timeout>()
   #stopped = false
 
-  constructor (settings: ResolvedHealthCheck, report: (node: UpstreamNode, result: CheckResult) => void) {
+  constructor (settings: ResolvedHealthCheck, report: (target: T, result: CheckResult) => void) {
     this.#settings = settings
     this.#report = report
   }
 
-  /** Check exactly `nodes` from now on: start new ones, stop those that left. */
-  sync (nodes: readonly UpstreamNode[], settings: ResolvedHealthCheck = this.#settings): void {
+  /** Check exactly `targets` from now on: start new ones, stop those that left. */
+  sync (targets: readonly T[], settings: ResolvedHealthCheck = this.#settings): void {
     const changed = settings !== this.#settings
     this.#settings = settings
-    const wanted = new Set(settings.enabled ? nodes : [])
+    const wanted = new Set(settings.enabled ? targets : [])
     for (const [node, timer] of this.#timers) {
       if (!wanted.has(node) || changed) { clearTimeout(timer); this.#timers.delete(node) }
     }
@@ -95,7 +114,7 @@ export class ActiveHealthChecker {
     this.#timers.clear()
   }
 
-  #schedule (node: UpstreamNode, delay: number): void {
+  #schedule (node: T, delay: number): void {
     const timer = setTimeout(() => {
       const settings = this.#settings
       checkOnce(node, settings).then((result) => {

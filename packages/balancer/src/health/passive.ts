@@ -1,7 +1,7 @@
 /**
  * Passive health checks, nginx's `max_fails` and `fail_timeout`: `maxFails` failed attempts
- * within `failTimeout` take a node out for `failTimeout`. Pure functions over the node's
- * counters; the pool calls them and owns the resulting state change.
+ * within `failTimeout` take a node out for `failTimeout`. Pure functions over a node's
+ * counters; the node keeps the counters and the pool acts on the result.
  */
 
 /** The counters passive checking keeps on a node. */
@@ -36,11 +36,6 @@ export function recordFailure (state: PassiveState, now: number, maxFails: numbe
   state.fails = 0
   state.downUntil = now + failTimeout
   return true
-}
-
-/** Whether the node is out at `now`. */
-export function isPassivelyDown (state: PassiveState, now: number): boolean {
-  return state.downUntil > now
 }
 
 /** Forget past failures (an active check brought the node back). */

@@ -1,7 +1,7 @@
 /**
  * The pool owns the nodes' lifecycle: membership (and reloads), administrative state, active
- * and passive health, in-flight counts, and which nodes each request may use. Algorithms only
- * choose among the nodes the pool hands them; engines only move bytes.
+ * and passive health, the leases of work in flight, and which nodes each request may use.
+ * Algorithms only choose among the nodes the pool hands them; engines only move bytes.
  *
  * Eligibility is computed when something changes, not per request: the request path reads two
  * booleans on the node and asks one algorithm for a pick.
@@ -10,9 +10,11 @@ import { performance } from 'node:perf_hooks'
 import { createAlgorithm, type Algorithm, type PickContext } from '../algorithms/index.js'
 import type { ResolvedConfig, ResolvedUpstream } from '../config/resolve.js'
 import type { AlgorithmName, NodeState } from '../config/types.js'
-import { clearPassive, recordFailure } from '../health/passive.js'
+import type { CheckResult } from '../health/active.js'
 import type { StickyCodec } from '../sticky.js'
-import { UpstreamNode, type CheckResult, type NodeHealth, type NodeStatus } from './node.js'
+import { Lease, type LeaseOutcome, type LeaseOwner } from './lease.js'
+import { UpstreamNode, type NodeHealth } from './node.js'
+import { snapshotNode, type NodeSnapshot } from './snapshot.js'
 
 /**
  * What changed on a node, for logs and metrics.
@@ -30,43 +32,10 @@ export interface NodeTransition {
   readonly reason: string
 }
 
-/**
- * A node as the admin API and `balancer.nodes()` report it.
- *
- * @example
- * ```ts
- * const [first] = balancer.nodes()
- * console.log(first.name, first.status, first.activeConnections)
- * ```
- */
-export interface NodeSnapshot {
-  readonly name: string
-  readonly url: string
-  readonly state: NodeState
-  readonly weight: number
-  readonly backup: boolean
-  readonly health: NodeHealth
-  /** One word: `maint` and `down` win over `drain`. */
-  readonly status: NodeStatus
-  readonly activeConnections: number
-  readonly requests: number
-  readonly errors: number
-  readonly transitions: number
-  /** When the passive check lets the node back in (ISO time), or null. */
-  readonly passiveDownUntil: string | null
-  readonly lastCheck: {
-    readonly at: string
-    readonly ok: boolean
-    readonly status: number | null
-    readonly error: string | null
-    readonly durationMs: number
-  } | null
-}
-
 /** Monotonic milliseconds: passive windows must not jump with the wall clock. */
-export const now = (): number => performance.now()
+const now = (): number => performance.now()
 
-export class Pool {
+export class Pool implements LeaseOwner {
   #nodes: UpstreamNode[] = []
   readonly #byName = new Map<string, UpstreamNode>()
   #primary: Algorithm<UpstreamNode>
@@ -76,12 +45,13 @@ export class Pool {
   #rise: number
   #fall: number
   #previous: Map<string, ResolvedUpstream> = new Map()
-  readonly #timers = new Map<UpstreamNode, NodeJS.Timeout>()
+  /** Passive holds: when each ends, the node is let back in (unless active checks keep it out). */
+  readonly #holds = new Map<UpstreamNode, NodeJS.Timeout>()
   /** Every node name ever configured: a cookie naming a removed node is valid, and moves. */
   readonly #known = new Set<string>()
   readonly #onTransition: (t: NodeTransition) => void
   /** Primaries eligible for new clients; when 0, backups take over. */
-  primaryUp = 0
+  #primaryUp = 0
 
   constructor (config: ResolvedConfig, onTransition: (t: NodeTransition) => void) {
     this.#onTransition = onTransition
@@ -121,9 +91,8 @@ export class Pool {
         const before = this.#previous.get(upstream.name)
         if (before === undefined || before.weight !== upstream.weight) this.#setWeight(existing, upstream.weight, 'reload')
         if (before === undefined || before.state !== upstream.state) this.#setState(existing, upstream.state, 'reload')
-        existing.backup = upstream.backup
-        existing.config = upstream
-        if (!config.healthCheck.enabled) existing.checkedUp = true
+        existing.reconfigure(upstream)
+        if (!config.healthCheck.enabled) existing.uncheck()
         next.push(existing)
         kept.add(existing)
       } else {
@@ -134,12 +103,8 @@ export class Pool {
     }
     const gone = this.#nodes.filter((n) => !kept.has(n))
     for (const node of gone) {
-      node.removed = true
-      node.acceptsNew = false
-      node.acceptsSticky = false
-      const timer = this.#timers.get(node)
-      if (timer !== undefined) clearTimeout(timer)
-      this.#timers.delete(node)
+      node.remove()
+      this.#endHold(node)
       if (next.every((n) => n.name !== node.name)) this.#onTransition({ node: node.name, field: 'membership', from: 'present', to: 'absent', reason: 'reload' })
     }
     this.#nodes = next
@@ -158,13 +123,11 @@ export class Pool {
     const primaries: UpstreamNode[] = []
     const backups: UpstreamNode[] = []
     for (const node of this.#nodes) {
-      const healthy = node.checkedUp && node.downUntil <= t
-      node.acceptsSticky = healthy && node.state !== 'maint'
-      node.acceptsNew = healthy && node.state === 'active'
-      node.setCookie = this.#sticky === null ? '' : this.#sticky.setCookieFor(node.name)
+      const healthy = node.health(t) === 'up'
+      node.setEligibility(healthy && node.state === 'active', healthy && node.state !== 'maint', this.#sticky === null ? '' : this.#sticky.setCookieFor(node.name))
       if (node.acceptsNew) (node.backup ? backups : primaries).push(node)
     }
-    this.primaryUp = primaries.length
+    this.#primaryUp = primaries.length
     this.#primary.reset(primaries)
     this.#backup.reset(backups)
   }
@@ -183,7 +146,47 @@ export class Pool {
    * primaries return, as nginx and HAProxy users expect of `backup`.
    */
   stickyAllowed (node: UpstreamNode): boolean {
-    return node.acceptsSticky && (!node.backup || this.primaryUp === 0)
+    return node.acceptsSticky && (!node.backup || this.#primaryUp === 0)
+  }
+
+  /** Start an attempt on `node`: the lease counts it until `lease.end(outcome)`. */
+  begin (node: UpstreamNode): Lease {
+    return new Lease(this, node)
+  }
+
+  /** A lease ended (called by `Lease.end` only). A failure counts towards passive health. */
+  settle (node: UpstreamNode, outcome: LeaseOutcome, reason: string): void {
+    if (outcome !== 'failed' || node.removed || !node.recordFailure(now())) return
+    // Good checks from before the failures do not vouch for the node now: with active checks
+    // on, it takes `rise` fresh ones to bring it back early (HAProxy's observe + mark-down).
+    this.#healthChanged(node, 'up', 'down', `passive: ${node.maxFails} failure(s) within ${node.failTimeout} ms, last: ${reason}`)
+    // Let it back in when failTimeout ends, unless an active check keeps it out.
+    this.#endHold(node)
+    const timer = setTimeout(() => {
+      this.#holds.delete(node)
+      if (node.removed) return
+      if (node.checkedUp) this.#healthChanged(node, 'down', 'up', 'passive: fail timeout elapsed')
+      else this.refresh()
+    }, node.failTimeout + 1)
+    timer.unref()
+    this.#holds.set(node, timer)
+  }
+
+  /** Record an active health check result and apply rise/fall. */
+  reportCheck (node: UpstreamNode, result: CheckResult): void {
+    const t = now()
+    const wasUp = node.health(t) === 'up'
+    const held = node.downUntil > t
+    const change = node.recordCheck(result, this.#rise, this.#fall, t)
+    if (change === null || node.removed) return
+    if (change === 'up') {
+      this.#endHold(node)
+      this.#healthChanged(node, 'down', 'up', `active: ${this.#rise} successful check(s)${held ? ', passive failures cleared' : ''}`)
+    } else if (wasUp) {
+      this.#healthChanged(node, 'up', 'down', `active: ${this.#fall} failed check(s), last: ${result.error ?? `status ${String(result.status)}`}`)
+    } else {
+      this.refresh()
+    }
   }
 
   /** Set a node's administrative state (admin API). Returns false for an unknown node. */
@@ -204,105 +207,38 @@ export class Pool {
     return true
   }
 
-  /** An attempt to `node` failed: count it and apply passive health. */
-  reportFailure (node: UpstreamNode, kind: string): void {
-    node.errors++
-    const t = now()
-    if (!recordFailure(node, t, node.config.maxFails, node.config.failTimeout)) return
-    // Good checks from before the failures do not vouch for the node now: with active checks
-    // on, it takes `rise` fresh ones to bring it back early (HAProxy's observe + mark-down).
-    node.checkSuccesses = 0
-    this.#healthChanged(node, 'up', 'down', `passive: ${node.config.maxFails} failure(s) within ${node.config.failTimeout} ms, last: ${kind}`)
-    // Let it back in when failTimeout ends, unless an active check keeps it out.
-    const timer = setTimeout(() => {
-      this.#timers.delete(node)
-      if (node.removed) return
-      if (node.checkedUp) this.#healthChanged(node, 'down', 'up', 'passive: fail timeout elapsed')
-      else this.refresh()
-    }, node.config.failTimeout + 1)
-    timer.unref()
-    const old = this.#timers.get(node)
-    if (old !== undefined) clearTimeout(old)
-    this.#timers.set(node, timer)
-  }
-
-  /** Record an active health check result and apply rise/fall. */
-  reportCheck (node: UpstreamNode, result: CheckResult): void {
-    node.lastCheck = result
-    if (node.removed) return
-    if (result.ok) {
-      node.checkFailures = 0
-      node.checkSuccesses++
-      // Up again after `rise` good checks: from an active `fall`, or early from a passive hold
-      // (a node restarted before the checks saw it fail `fall` times is still checkedUp).
-      const held = node.downUntil > now()
-      if (node.checkSuccesses >= this.#rise && (!node.checkedUp || held)) {
-        node.checkedUp = true
-        clearPassive(node)
-        const timer = this.#timers.get(node)
-        if (timer !== undefined) clearTimeout(timer)
-        this.#timers.delete(node)
-        this.#healthChanged(node, 'down', 'up', `active: ${this.#rise} successful check(s)${held ? ', passive failures cleared' : ''}`)
-      }
-    } else {
-      node.checkSuccesses = 0
-      node.checkFailures++
-      if (node.checkedUp && node.checkFailures >= this.#fall) {
-        const wasUp = node.health(now()) === 'up'
-        node.checkedUp = false
-        const why = `active: ${this.#fall} failed check(s), last: ${result.error ?? `status ${String(result.status)}`}`
-        if (wasUp) this.#healthChanged(node, 'up', 'down', why)
-        else this.refresh()
-      }
-    }
-  }
-
   /** Snapshot of every node, for the admin API and `balancer.nodes()`. */
   snapshot (): NodeSnapshot[] {
     const t = now()
     const wall = Date.now()
-    return this.#nodes.map((n) => ({
-      name: n.name,
-      url: n.url,
-      state: n.state,
-      weight: n.weight,
-      backup: n.backup,
-      health: n.health(t),
-      status: n.status(t),
-      activeConnections: n.active,
-      requests: n.requests,
-      errors: n.errors,
-      transitions: n.transitions,
-      passiveDownUntil: n.downUntil > t ? new Date(wall + (n.downUntil - t)).toISOString() : null,
-      lastCheck: n.lastCheck === null
-        ? null
-        : { at: new Date(n.lastCheck.at).toISOString(), ok: n.lastCheck.ok, status: n.lastCheck.status, error: n.lastCheck.error, durationMs: n.lastCheck.durationMs }
-    }))
+    return this.#nodes.map((n) => snapshotNode(n, t, wall))
   }
 
   /** Stop the passive-recovery timers. */
   close (): void {
-    for (const timer of this.#timers.values()) clearTimeout(timer)
-    this.#timers.clear()
+    for (const timer of this.#holds.values()) clearTimeout(timer)
+    this.#holds.clear()
+  }
+
+  #endHold (node: UpstreamNode): void {
+    const timer = this.#holds.get(node)
+    if (timer === undefined) return
+    clearTimeout(timer)
+    this.#holds.delete(node)
   }
 
   #setState (node: UpstreamNode, state: NodeState, reason: string): void {
-    if (node.state === state) return
-    const from = node.state
-    node.state = state
-    node.transitions++
-    this.#onTransition({ node: node.name, field: 'state', from, to: state, reason })
+    const from = node.setState(state)
+    if (from !== state) this.#onTransition({ node: node.name, field: 'state', from, to: state, reason })
   }
 
   #setWeight (node: UpstreamNode, weight: number, reason: string): void {
-    if (node.weight === weight) return
-    const from = node.weight
-    node.weight = weight
-    this.#onTransition({ node: node.name, field: 'weight', from: String(from), to: String(weight), reason })
+    const from = node.setWeight(weight)
+    if (from !== weight) this.#onTransition({ node: node.name, field: 'weight', from: String(from), to: String(weight), reason })
   }
 
   #healthChanged (node: UpstreamNode, from: NodeHealth, to: NodeHealth, reason: string): void {
-    node.transitions++
+    node.healthChanged()
     this.refresh()
     this.#onTransition({ node: node.name, field: 'health', from, to, reason })
   }

@@ -1,13 +1,15 @@
 /**
- * What the request path needs from the balancer, gathered in one object that a reload swaps
- * whole: requests in flight keep the runtime they started with.
+ * What the request path needs from the balancer: the runtime, gathered in one object that a
+ * reload swaps whole (requests in flight keep the runtime they started with), and the state
+ * shared by every exchange across reloads.
  */
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { Engine } from '../engines/engine.js'
 import type { TrustedProxies } from '../net/address.js'
 import type { Pool } from '../pool/pool.js'
 import type { StickyCodec } from '../sticky.js'
-import type { BalancerMetrics } from '../admin/metrics.js'
+import type { ProxyEvents } from './events.js'
 
 export interface ProxyRuntime {
   readonly pool: Pool
@@ -27,11 +29,13 @@ export interface ProxyRuntime {
 /** Balancer-wide state that outlives reloads. */
 export interface ProxyShared {
   readonly log: Logger
-  readonly metrics: BalancerMetrics
+  readonly events: ProxyEvents
+  /** Open WebSocket (upgrade) tunnels' client sockets, closed by shutdown. */
+  readonly tunnels: Set<Duplex>
   /** Set once shutdown begins: responses then close their connections. */
-  closing: boolean
-  /** HTTP exchanges in flight (tunnels are counted apart). */
-  inFlight: number
-  /** Called each time an exchange settles, so shutdown can notice the last one. */
+  readonly closing: boolean
+  /** An HTTP exchange began (tunnels are counted apart). */
+  started (): void
+  /** An HTTP exchange settled, so that shutdown can notice the last one. */
   settled (): void
 }

@@ -12,7 +12,8 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { isIdempotent, type FailurePhase, type ResponseSink, type UpstreamExchange } from '../engines/engine.js'
+import type { ResponseSink, UpstreamExchange } from '../engines/engine.js'
+import { FAILURE_CODES, type FailurePhase, type UpstreamError } from '../engines/failure.js'
 import { errorCodes, type ErrorCode } from '../errors.js'
 import type { UpstreamNode } from '../pool/node.js'
 import type { ProxyRuntime, ProxyShared } from './context.js'
@@ -36,12 +37,11 @@ function onResponseDrain (this: ProxyResponse): void {
   this.exchange?.upstream?.resume()
 }
 
-function errorFor (phase: FailurePhase, code: string): ErrorCode {
-  switch (phase) {
-    case 'connect': return 'TETHER_ERR_UPSTREAM_CONNECT'
-    case 'timeout': return 'TETHER_ERR_UPSTREAM_TIMEOUT'
-    case 'request': return 'TETHER_ERR_UPSTREAM_RESET'
-    case 'response': return code === 'UPSTREAM_PROTOCOL' ? 'TETHER_ERR_UPSTREAM_PROTOCOL' : 'TETHER_ERR_UPSTREAM_RESET'
+/** Requests idempotent by RFC 9110 §9.2.2, which may be retried after a `request`-phase failure. */
+export function isIdempotent (method: string): boolean {
+  switch (method) {
+    case 'GET': case 'HEAD': case 'OPTIONS': case 'TRACE': case 'PUT': case 'DELETE': return true
+    default: return false
   }
 }
 
@@ -51,7 +51,6 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   upstream: UpstreamExchange | null = null
   settled = false
   status = 0
-  #attemptStart = 0
   readonly #start: number
 
   constructor (rt: ProxyRuntime, shared: ProxyShared, req: IncomingMessage, res: ProxyResponse) {
@@ -60,7 +59,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     this.#start = performance.now()
     res.exchange = this
     res.on('close', onResponseClose)
-    shared.inFlight++
+    shared.started()
   }
 
   /** Route the request and send the first attempt. */
@@ -74,14 +73,14 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
 
   #attempt (node: UpstreamNode): void {
     this.enter(node)
-    this.#attemptStart = performance.now()
     this.upstream = this.rt.engine.request(node, this, this)
   }
 
   onHead (status: number, reason: string, raw: readonly string[]): void {
-    const node = this.node
-    if (node === null) return
-    this.shared.metrics.observeLatency(node, performance.now() - this.#attemptStart)
+    const lease = this.lease
+    if (lease === null) return
+    const node = lease.node
+    this.shared.events.responseHead(node, performance.now() - lease.startedAt)
     const out: string[] = []
     filterResponseHeaders(raw, out, false)
     if (this.sendCookie) out.push('set-cookie', node.setCookie)
@@ -94,8 +93,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
       this.shared.log.warn({ node: node.name, err: (err as Error).message }, 'invalid response header from upstream')
       this.upstream?.abort()
       this.upstream = null
-      this.leave()
-      this.rt.pool.reportFailure(node, 'invalid header')
+      this.leave('failed', 'invalid header')
       this.#fail('TETHER_ERR_UPSTREAM_PROTOCOL', node)
       return
     }
@@ -111,28 +109,31 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
 
   onEnd (): void {
     this.upstream = null
-    this.leave()
+    this.leave('done')
     this.res.end()
     this.#settle()
   }
 
-  onError (error: Error, phase: FailurePhase): void {
+  onError (error: UpstreamError): void {
     this.upstream = null
-    const node = this.leave()
-    if (node === null || this.settled) return
-    const code = (error as Error & { code?: string }).code ?? 'ERROR'
+    const lease = this.lease
+    if (lease === null) return
+    const node = lease.node
     const res = this.res
     // req.socket cannot tell: an engine may destroy the request stream it has read. The
     // response's socket is the client connection as long as the response is not done.
     const client = res.socket
-    if (code === 'CLIENT_ABORTED' || client === null || client.destroyed) {
+    if (this.settled || error.kind === 'aborted' || client === null || client.destroyed) {
       // The client went away: not the node's fault, and nobody is left to answer.
-      this.shared.log.debug({ node: node.name, code: 'TETHER_ERR_CLIENT_ABORTED' }, 'client went away')
+      this.leave('cancelled')
+      if (this.settled) return
+      this.shared.log.debug({ node: node.name, code: FAILURE_CODES.aborted }, 'client went away')
       res.destroy()
       this.#settle()
       return
     }
-    this.rt.pool.reportFailure(node, code)
+    const phase = error.phase
+    this.leave('failed', error.code)
     if (res.headersSent) {
       // Part of the response is out: the only honest thing left is to cut the connection.
       this.shared.log.warn({ node: node.name, phase, err: error.message }, 'upstream failed mid-response')
@@ -143,14 +144,14 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     if (this.attempts <= this.rt.retries && this.#retryable(phase)) {
       const next = this.chooseNext(node)
       if (next !== undefined) {
-        this.shared.metrics.retries++
+        this.shared.events.retried()
         this.shared.log.info({ node: node.name, next: next.name, phase, err: error.message }, 'retrying on another node')
         this.#attempt(next)
         return
       }
     }
     this.shared.log.warn({ node: node.name, phase, err: error.message, attempts: this.attempts }, 'upstream failed')
-    this.#fail(errorFor(phase, code), node)
+    this.#fail(FAILURE_CODES[error.kind], node)
   }
 
   /** The client connection closed: finished normally, or gone mid-way. */
@@ -159,8 +160,8 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     const upstream = this.upstream
     this.upstream = null
     if (upstream !== null) upstream.abort()
-    const node = this.leave()
-    this.shared.log.debug({ node: node?.name, code: 'TETHER_ERR_CLIENT_ABORTED' }, 'client went away')
+    const node = this.leave('cancelled')
+    this.shared.log.debug({ node: node?.name, code: FAILURE_CODES.aborted }, 'client went away')
     this.#settle()
   }
 
@@ -173,7 +174,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   }
 
   #fail (code: ErrorCode, node: UpstreamNode | null): void {
-    this.shared.metrics.errorResponse(code)
+    this.shared.events.errorAnswered(code)
     if (code === 'TETHER_ERR_NO_UPSTREAM') this.shared.log.warn({ code, route: this.route }, 'no upstream node available')
     if (!this.res.headersSent) this.status = errorCodes[code].status ?? 502
     respondError(this.res, code, this.shared.closing)
@@ -186,8 +187,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     this.settled = true
     this.res.exchange = null
     const shared = this.shared
-    shared.metrics.routes[this.route]++
-    shared.inFlight--
+    shared.events.routed(this.route)
     if (this.rt.accessLog) {
       shared.log.info({
         access: true,

@@ -15,9 +15,11 @@ import type { IncomingMessage } from 'node:http'
 import type { PickContext } from '../algorithms/algorithm.js'
 import type { BodyKind, ForwardRequest } from '../engines/engine.js'
 import { hashKeyForAddress, normalizeAddress } from '../net/address.js'
+import type { Lease, LeaseOutcome } from '../pool/lease.js'
 import type { UpstreamNode } from '../pool/node.js'
 import { findCookie } from '../sticky.js'
 import type { ProxyRuntime, ProxyShared } from './context.js'
+import type { Route } from './events.js'
 import { scanRequestHeaders, type RequestFacts } from './headers.js'
 
 /**
@@ -33,16 +35,6 @@ export function originForm (target: string): string {
   if (slash === -1 || (query !== -1 && query < slash)) return query === -1 ? '/' : `/${target.slice(query)}`
   return target.slice(slash)
 }
-
-/**
- * How a request found its node (the value of `x-tether-route`).
- *
- * @example
- * ```ts
- * const route = req.headers['x-tether-route'] as Route // in the app behind the balancer
- * ```
- */
-export type Route = 'sticky' | 'new' | 'moved'
 
 /** State common to an HTTP exchange and an upgrade; one object per request, no other allocation. */
 export abstract class RoutedRequest implements RequestFacts, PickContext, ForwardRequest {
@@ -67,8 +59,8 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
 
   /** The peer's address (normalised). */
   readonly peer: string
-  /** The node of the current attempt. */
-  node: UpstreamNode | null = null
+  /** The pool's lease on the node of the current attempt. */
+  lease: Lease | null = null
   route: Route = 'new'
   /** Send a Set-Cookie for the node (new client, moved, or a cookie signed with an old secret). */
   sendCookie = false
@@ -137,11 +129,9 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
     return this.rt.pool.pick(this, this.tried)
   }
 
-  /** Begin an attempt on `node`: count it and set the per-attempt headers. */
+  /** Begin an attempt on `node`: take a lease from the pool and set the per-attempt headers. */
   enter (node: UpstreamNode): void {
-    node.active++
-    node.requests++
-    this.node = node
+    this.lease = this.rt.pool.begin(node)
     this.served = node.name
     this.attempts++
     const h = this.headers
@@ -151,11 +141,12 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
     if (this.route === 'moved') h.push('x-tether-moved', '1')
   }
 
-  /** End the current attempt (success or failure); returns its node. */
-  leave (): UpstreamNode | null {
-    const node = this.node
-    if (node !== null) node.active--
-    this.node = null
-    return node
+  /** End the current attempt's lease with `outcome`; returns its node (null without one). */
+  leave (outcome: LeaseOutcome, reason?: string): UpstreamNode | null {
+    const lease = this.lease
+    if (lease === null) return null
+    this.lease = null
+    lease.end(outcome, reason)
+    return lease.node
   }
 }

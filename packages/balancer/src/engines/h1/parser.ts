@@ -1,14 +1,14 @@
 /**
- * A strict, incremental HTTP/1.1 response parser for the h1 engine. It reads only what the
- * framing needs (status, Content-Length, Transfer-Encoding, Connection, Keep-Alive) and hands
- * body bytes on as zero-copy subarrays. It does no I/O and can be fed any split of the bytes.
+ * A strict, incremental HTTP/1.1 response parser for the h1 engine: the framing state machine
+ * (Content-Length, chunked, close-delimited, no-body statuses, 1xx, 101), fed any split of the
+ * bytes, handing body bytes on as zero-copy subarrays. It does no I/O. The head itself is read
+ * by `head.ts`.
  *
- * Strict where framing is at stake, as a proxy must be (RFC 9112): obsolete line folding, bare
- * LF, malformed or conflicting Content-Length, oversized heads and chunk lines are errors, and
- * a Transfer-Encoding response is never reused (its Content-Length is ignored and dropped).
- * Header names and values are not re-validated here: Node's `writeHead` rejects invalid ones
- * before anything reaches the client.
+ * Strict where framing is at stake, as a proxy must be (RFC 9112): bare LF, oversized heads and
+ * chunk lines are errors, and a Transfer-Encoding response is never reused (its Content-Length
+ * is ignored and dropped).
  */
+import { ResponseHead, parseHead } from './head.js'
 
 /** Receives what the parser finds. */
 export interface ParserHandler {
@@ -19,7 +19,7 @@ export interface ParserHandler {
 }
 
 /** Largest response head (and trailer section) accepted. */
-export const MAX_HEAD_BYTES = 64 * 1024
+const MAX_HEAD_BYTES = 64 * 1024
 const MAX_CHUNK_LINE = 4096
 
 const HEAD = 0
@@ -46,30 +46,6 @@ function hexValue (c: number): number {
   return -1
 }
 
-/** Parse a Content-Length value ("5", or "5, 5" as some servers fold duplicates); -1 when invalid. */
-function parseContentLength (value: string): number {
-  let result = -1
-  for (const part of value.split(',')) {
-    const text = part.trim()
-    if (text.length === 0 || text.length > 15) return -1
-    let n = 0
-    for (let i = 0; i < text.length; i++) {
-      const d = text.charCodeAt(i) - 48
-      if (d < 0 || d > 9) return -1
-      n = n * 10 + d
-    }
-    if (result !== -1 && result !== n) return -1
-    result = n
-  }
-  return result
-}
-
-function lowerIs (name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false
-  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false
-  return true
-}
-
 /**
  * One parser per upstream connection, reset for each response with {@link ResponseParser.begin}.
  *
@@ -90,12 +66,11 @@ export class ResponseParser {
   #sizeDigits = 0
   #noBody = false
   #upgrade = false
+  readonly #head = new ResponseHead()
   /** Whether the connection may carry another request after this response. */
   keepAlive = true
   /** The server's Keep-Alive timeout hint (ms), or -1. */
   keepAliveHint = -1
-  /** The status of the final response head, once parsed. */
-  status = 0
   /** Why parsing failed. */
   error = ''
   /** Whether any byte of the response has arrived. */
@@ -117,7 +92,6 @@ export class ResponseParser {
     this.#upgrade = upgrade
     this.keepAlive = true
     this.keepAliveHint = -1
-    this.status = 0
     this.error = ''
     this.started = false
   }
@@ -125,8 +99,6 @@ export class ResponseParser {
   get complete (): boolean { return this.#state === COMPLETE }
   get upgraded (): boolean { return this.#state === UPGRADED }
   get failed (): boolean { return this.#state === FAILED }
-  /** Head received and the body is delimited by the connection closing. */
-  get readsUntilClose (): boolean { return this.#state === BODY_CLOSE }
 
   /**
    * Feed bytes. Returns how many were consumed: all of them, unless the response completed,
@@ -278,7 +250,7 @@ export class ResponseParser {
         return -1
       }
       if (end - from > MAX_HEAD_BYTES) { this.#fail('response head too large', from); return -1 }
-      return this.#parseHead(data.toString('latin1', from, end + 2)) ? end + 4 : -1
+      return this.#onHead(data.toString('latin1', from, end + 2)) ? end + 4 : -1
     }
     const buf = Buffer.concat([held, data.subarray(from)])
     // The terminator may straddle the two reads: start looking 3 bytes before the new ones.
@@ -290,79 +262,20 @@ export class ResponseParser {
     }
     this.#headBuf = null
     if (end > MAX_HEAD_BYTES) { this.#fail('response head too large', from); return -1 }
-    return this.#parseHead(buf.toString('latin1', 0, end + 2)) ? from + end + 4 - held.length : -1
+    return this.#onHead(buf.toString('latin1', 0, end + 2)) ? from + end + 4 - held.length : -1
   }
 
-  /** Parse a head (status line and fields, each ending in CRLF). Returns false on failure. */
-  #parseHead (head: string): boolean {
-    if (!head.startsWith('HTTP/1.') || head.length < 14) { this.#fail('invalid status line', 0); return false }
-    const minor = head.charCodeAt(7)
-    const d0 = head.charCodeAt(9) - 48
-    const d1 = head.charCodeAt(10) - 48
-    const d2 = head.charCodeAt(11) - 48
-    const after = head.charCodeAt(12)
-    if ((minor !== 48 && minor !== 49) || head.charCodeAt(8) !== 32 || d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (after !== 32 && after !== 13)) {
-      this.#fail('invalid status line', 0)
-      return false
-    }
-    const status = d0 * 100 + d1 * 10 + d2
-    const lineEnd = head.indexOf('\r\n')
-    if (head.indexOf('\n') !== lineEnd + 1) { this.#fail('bare LF in status line', 0); return false }
-    const reason = after === 32 ? head.slice(13, lineEnd) : ''
-
-    const headers: string[] = []
-    let contentLength = -1
-    let transferEncoding: string | undefined
-    let keepAlive = minor === 49 // HTTP/1.1 defaults to persistent, 1.0 to close
-    let pos = lineEnd + 2
-    while (pos < head.length) {
-      const eol = head.indexOf('\r\n', pos)
-      const first = head.charCodeAt(pos)
-      if (first === 32 || first === 9) { this.#fail('obsolete line folding', 0); return false }
-      if (head.indexOf('\n', pos) !== eol + 1) { this.#fail('bare LF in header', 0); return false }
-      const colon = head.indexOf(':', pos)
-      if (colon <= pos || colon > eol) { this.#fail('invalid header line', 0); return false }
-      const name = head.slice(pos, colon)
-      let vs = colon + 1
-      let ve = eol
-      while (vs < ve && (head.charCodeAt(vs) === 32 || head.charCodeAt(vs) === 9)) vs++
-      while (ve > vs && (head.charCodeAt(ve - 1) === 32 || head.charCodeAt(ve - 1) === 9)) ve--
-      const value = head.slice(vs, ve)
-      switch (name.length) {
-        case 10:
-          if (lowerIs(name, 'connection')) {
-            const v = value.toLowerCase()
-            if (v.includes('close')) keepAlive = false
-            else if (v.includes('keep-alive')) keepAlive = true
-          } else if (lowerIs(name, 'keep-alive')) {
-            const at = value.indexOf('timeout=')
-            if (at !== -1) {
-              const seconds = parseInt(value.slice(at + 8), 10)
-              if (seconds > 0) this.keepAliveHint = seconds * 1000
-            }
-          }
-          break
-        case 14:
-          if (lowerIs(name, 'content-length')) {
-            const n = parseContentLength(value)
-            if (n === -1 || (contentLength !== -1 && contentLength !== n)) { this.#fail('invalid Content-Length', 0); return false }
-            contentLength = n
-          }
-          break
-        case 17:
-          if (lowerIs(name, 'transfer-encoding')) transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`
-          break
-      }
-      headers.push(name, value)
-      pos = eol + 2
-    }
-
+  /** Act on a complete head: skip 1xx, end at an expected 101, else set up the body's framing. */
+  #onHead (text: string): boolean {
+    const head = this.#head
+    const problem = parseHead(text, head)
+    if (problem !== '') { this.#fail(problem, 0); return false }
+    const status = head.status
     if (status < 200) {
       if (status === 101 && this.#upgrade) {
-        this.status = 101
         this.keepAlive = false
         this.#state = UPGRADED
-        this.handler.onHead(status, reason, headers)
+        this.handler.onHead(status, head.reason, head.headers)
         return true
       }
       if (status === 101) { this.#fail('unexpected 101 response', 0); return false }
@@ -371,15 +284,15 @@ export class ResponseParser {
       return true
     }
 
-    this.status = status
-    this.keepAlive = keepAlive
+    this.keepAlive = head.keepAlive
+    this.keepAliveHint = head.keepAliveHint
+    const transferEncoding = head.transferEncoding
     if (this.#noBody || status === 204 || status === 304) {
       this.#state = COMPLETE
     } else if (transferEncoding !== undefined) {
       // RFC 9112 §6.3: Transfer-Encoding wins over Content-Length, and then the connection closes.
-      if (contentLength !== -1) this.keepAlive = false
-      const codings = transferEncoding.toLowerCase()
-      if (/(?:^|,)\s*chunked\s*$/.test(codings)) {
+      if (head.contentLength !== -1) this.keepAlive = false
+      if (/(?:^|,)\s*chunked\s*$/.test(transferEncoding.toLowerCase())) {
         this.#state = CHUNK_SIZE
         this.#remaining = 0
         this.#sizeDigits = 0
@@ -388,14 +301,14 @@ export class ResponseParser {
         this.#state = BODY_CLOSE
         this.keepAlive = false
       }
-    } else if (contentLength !== -1) {
-      this.#remaining = contentLength
-      this.#state = contentLength === 0 ? COMPLETE : BODY_LENGTH
+    } else if (head.contentLength !== -1) {
+      this.#remaining = head.contentLength
+      this.#state = head.contentLength === 0 ? COMPLETE : BODY_LENGTH
     } else {
       this.#state = BODY_CLOSE
       this.keepAlive = false
     }
-    this.handler.onHead(status, reason, headers)
+    this.handler.onHead(status, head.reason, head.headers)
     if (this.#state === COMPLETE) this.handler.onComplete()
     return true
   }

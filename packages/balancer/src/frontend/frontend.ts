@@ -1,0 +1,38 @@
+/**
+ * A frontend owns the client side: listeners, client connections and their timeouts, and the
+ * protocol-level errors of clients. It hands each request to the proxy (`ReverseProxy`). Plain
+ * HTTP/1.1 is `http1.ts`; a TLS or HTTP/2 listener is another implementation of this interface.
+ */
+import type { ResolvedListen, ResolvedTimeouts } from '../config/resolve.js'
+
+/**
+ * The balancer's handle on a frontend.
+ *
+ * @example
+ * ```ts
+ * const frontend: Frontend = new Http1Frontend(proxy, config.timeouts)
+ * const port = await frontend.listen({ host: '127.0.0.1', port: 0 })
+ * ```
+ */
+export interface Frontend {
+  /** Start accepting; resolves with the bound port. Rejects with `TETHER_ERR_LISTEN`. */
+  listen (address: ResolvedListen): Promise<number>
+  /** Apply new client timeouts (a reload); open connections get them too. */
+  configure (timeouts: ResolvedTimeouts): void
+  /** Stop accepting and close idle connections; resolves once every connection has closed. */
+  stop (): Promise<void>
+  /** Close the connections still open (requests in flight at the shutdown deadline). */
+  closeAll (): void
+}
+
+/**
+ * `host:port` for logs and errors, IPv6 in brackets, `*` for every interface.
+ *
+ * @example
+ * ```ts
+ * describeListen({ host: '::1', port: 8080 }) // '[::1]:8080'
+ * ```
+ */
+export function describeListen (l: ResolvedListen): string {
+  return `${l.host === undefined ? '*' : l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`
+}
