@@ -158,6 +158,16 @@ for (const engine of ENGINES) {
       t.equal(status, 403)
     })
 
+    t.test('an invalid answer to an upgrade is a protocol failure, as on plain requests', async (t) => {
+      const { port, balancer } = await startBalancer(t, { engine, upstreams: [{ url: a.url, name: 'a' }] })
+      const { data } = await rawExchange(port, (socket) => {
+        socket.write('GET /ws-garbage HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+      })
+      t.match(data, /^HTTP\/1\.1 502 /)
+      t.match(data, /x-tether-error: TETHER_ERR_UPSTREAM_PROTOCOL/)
+      t.match(balancer.nodes()[0], { requests: 1, errors: 1, activeConnections: 0 }, 'counted against the node, nothing left in flight')
+    })
+
     t.test('upstream response timeout gives 504', async (t) => {
       const { url, logs } = await startBalancer(t, { engine, upstreams, timeouts: { response: '400ms' } })
       const started = Date.now()

@@ -3,7 +3,7 @@
  * (no `request()` promise, no response stream), which is the fastest way to use undici as a
  * proxy client. Kept selectable as a maintained, well-tested alternative to h1.
  */
-import { Pool } from 'undici'
+import { Pool, errors } from 'undici'
 import type { Duplex } from 'node:stream'
 import type { Engine, EngineOptions, ForwardRequest, ResponseSink, UpgradeSink, UpstreamExchange, UpstreamTarget } from './engine.js'
 import { UpstreamError } from './failure.js'
@@ -20,16 +20,16 @@ function toStrings (raw: Buffer[] | string[] | null): string[] {
 }
 
 /**
- * An undici error in the engines' vocabulary. llhttp's `HPE_*` errors mean response bytes
- * arrived and were invalid: `protocol`, in the `response` phase (never retried), as h1 and
- * http-proxy report them.
+ * An undici error in the engines' vocabulary. A parser error (llhttp's `HPE_*`) means response
+ * bytes arrived and were invalid: `protocol`, in the `response` phase (never retried), as h1
+ * and http-proxy report them.
  */
 function classify (err: Error & { code?: string }, target: UpstreamTarget, connected: boolean, headers: boolean): UpstreamError {
   const message = `${target.name}: ${err.message}`
   if (!connected) return new UpstreamError(message, 'connect', 'connect', err.code)
   if (err.code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError(message, 'timeout', 'timeout', err.code)
   if (err.code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError(message, 'timeout', 'response', err.code)
-  if (err.code?.startsWith('HPE_') === true) return new UpstreamError(message, 'protocol', 'response', err.code)
+  if (err instanceof errors.HTTPParserError) return new UpstreamError(message, 'protocol', 'response', err.code)
   return new UpstreamError(message, 'reset', headers ? 'response' : 'request', err.code)
 }
 
