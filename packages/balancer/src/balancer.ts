@@ -5,8 +5,8 @@
 import { AdminServer } from './admin/server.js'
 import { BalancerMetrics } from './admin/metrics.js'
 import type { StatusPageInfo } from './admin/status-page.js'
-import { resolveConfig, type ResolvedConfig } from './config/resolve.js'
-import type { BalancerConfig, NodeState } from './config/types.js'
+import { parseNodeUpdate, resolveConfig } from './config/resolve.js'
+import type { BalancerConfig, NodeUpdate, ResolvedConfig } from './config/types.js'
 import { createEngine } from './engines/index.js'
 import type { Engine, EngineOptions } from './engines/engine.js'
 import { TetherBalancerError } from './errors.js'
@@ -49,19 +49,6 @@ export interface ListenInfo {
   readonly port: number
   /** The admin API's port, when it is enabled. */
   readonly adminPort?: number
-}
-
-/**
- * A node update, as the admin API takes it.
- *
- * @example
- * ```ts
- * balancer.setNode('app-1', { state: 'drain', weight: 2 })
- * ```
- */
-export interface NodeUpdate {
-  state?: NodeState
-  weight?: number
 }
 
 /**
@@ -251,11 +238,7 @@ class BalancerImpl implements Balancer {
 
   setNode (name: string, update: NodeUpdate): NodeSnapshot {
     if (this.#pool.get(name) === undefined) throw new TetherBalancerError('TETHER_ERR_UNKNOWN_NODE', `no upstream node is named ${JSON.stringify(name)}`)
-    const { state, weight } = update
-    if ((state !== undefined && state !== 'active' && state !== 'drain' && state !== 'maint') ||
-      (weight !== undefined && (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > 10_000))) {
-      throw new TetherBalancerError('TETHER_ERR_INVALID_NODE_UPDATE')
-    }
+    const { state, weight } = parseNodeUpdate(update)
     if (state !== undefined) this.#pool.setState(name, state, 'admin')
     if (weight !== undefined) this.#pool.setWeight(name, weight, 'admin')
     const snapshot = this.#pool.snapshot().find((n) => n.name === name)

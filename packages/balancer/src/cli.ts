@@ -30,6 +30,21 @@ async function readConfig (cli: CliOptions): Promise<unknown> {
   return mergeConfig(base, cli.overrides)
 }
 
+/**
+ * Re-read the file, re-apply the flags and reload. Throws `TETHER_ERR_RELOAD` (with the cause
+ * and its issues) when the new configuration cannot be read or is invalid: the balancer then
+ * keeps the configuration it has.
+ */
+async function reload (cli: CliOptions, balancer: Balancer): Promise<void> {
+  try {
+    const raw = await readConfig(cli)
+    balancer.reload(raw as BalancerConfig, cli.configFile === undefined ? {} : { configFile: cli.configFile })
+  } catch (err) {
+    const issues = err instanceof TetherBalancerError ? err.issues : []
+    throw new TetherBalancerError('TETHER_ERR_RELOAD', undefined, { cause: err, issues })
+  }
+}
+
 function version (): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
   return pkg.version
@@ -78,11 +93,10 @@ async function main (): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGHUP', () => {
     if (stopping) return
-    readConfig(cli).then((raw) => {
-      balancer.reload(raw as BalancerConfig, cli.configFile === undefined ? {} : { configFile: cli.configFile })
-    }).catch((err: unknown) => {
-      const issues = err instanceof TetherBalancerError && err.issues.length > 0 ? err.issues.map(formatIssue) : [(err as Error).message]
-      balancer.log.error({ code: 'TETHER_ERR_RELOAD', cause: err instanceof TetherBalancerError ? err.code : undefined, issues }, 'reload rejected: the previous configuration stays in force')
+    reload(cli, balancer).catch((err: TetherBalancerError) => {
+      const cause = err.cause as Error
+      const issues = err.issues.length > 0 ? err.issues.map(formatIssue) : [cause.message]
+      balancer.log.error({ code: err.code, cause: cause instanceof TetherBalancerError ? cause.code : undefined, issues }, 'reload rejected: the previous configuration stays in force')
     })
   })
 }

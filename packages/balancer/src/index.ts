@@ -11,13 +11,16 @@
  * ```
  */
 export { createBalancer } from './balancer.js'
-export type { Balancer, BalancerOptions, ListenInfo, NodeUpdate } from './balancer.js'
+export type { Balancer, BalancerOptions, ListenInfo } from './balancer.js'
 export type {
   AdminConfig, AlgorithmName, BalancerConfig, Duration, EngineName, HealthCheckConfig, KeepAliveConfig,
-  ListenAddress, LogConfig, LogLevel, NodeState, StickyConfig, TimeoutsConfig, UpstreamConfig
+  ListenAddress, LogConfig, LogLevel, NodeState, NodeUpdate, StickyConfig, TimeoutsConfig, UpstreamConfig,
+  ResolvedConfig, ResolvedUpstream
 } from './config/types.js'
-export { resolveConfig, parseDuration, parseListen, ALGORITHMS, ENGINES } from './config/resolve.js'
-export type { ResolvedConfig, ResolvedUpstream, ResolveOptions } from './config/resolve.js'
+export { resolveConfig } from './config/resolve.js'
+export type { ResolveOptions } from './config/resolve.js'
+export { parseDuration, parseListen } from './config/fields.js'
+export { ALGORITHMS, ENGINES } from './config/schema.js'
 export { loadConfigFile } from './config/load.js'
 export { TetherBalancerError, errorCodes, formatIssue } from './errors.js'
 export type { ConfigIssue, ErrorCode, ErrorDefinition } from './errors.js'

@@ -6,7 +6,7 @@
  * restarts and reloads and agree across balancers sharing a secret.
  */
 import { createHmac } from 'node:crypto'
-import type { ResolvedSticky } from './config/resolve.js'
+import type { ResolvedSticky } from './config/types.js'
 
 const ID_CHARS = 12 // 9 bytes of HMAC, base64url
 const MAC_CHARS = 22 // 16 bytes of HMAC, base64url

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfigFile, parseDuration, parseListen, resolveConfig, TetherBalancerError } from '../src/index.js'
 import { mergeConfig, parseFlags, parseUpstreamFlag } from '../src/cli/flags.js'
+import { parseNodeUpdate } from '../src/config/resolve.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tether-balancer-config-'))
 
@@ -184,4 +185,29 @@ t.test('flags override a file; --upstream replaces its list', async (t) => {
     { upstreams: [{ url: 'http://c:1' }], log: { accessLog: true }, listen: 81 }
   )
   t.same(merged, { listen: 81, upstreams: [{ url: 'http://c:1' }], log: { level: 'info', accessLog: true }, sticky: { secret: 'file-secret-0123456789' } })
+})
+
+t.test('every unknown field is reported, with every other problem', async (t) => {
+  t.same(issuesOf({ upstreams: [{ url: 'http://a:1', wieght: 2, colour: 'red', weight: 0 }], algoritm: 'ip-hash', retries: -1 }).sort(), [
+    'algoritm: is not a known field (known: listen, upstreams, algorithm, engine, sticky, healthCheck, timeouts, keepAlive, retries, trustedProxies, admin, log)',
+    'retries: must be an integer from 0 to 10',
+    'upstreams[0].colour: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state)',
+    'upstreams[0].weight: must be an integer from 1 to 10000',
+    'upstreams[0].wieght: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state)'
+  ])
+})
+
+t.test('node updates (admin API, setNode) follow the node fields\' own rules', async (t) => {
+  t.same(parseNodeUpdate({ state: 'drain', weight: 3 }), { state: 'drain', weight: 3 })
+  t.same(parseNodeUpdate({ weight: 10_000 }), { weight: 10_000 })
+  const cases: Array<[unknown, RegExp]> = [
+    [{ weight: 0 }, /^weight: must be an integer from 1 to 10000 \(got 0\)$/],
+    [{ weight: 10_001 }, /^weight: must be an integer from 1 to 10000/],
+    [{ state: 'down' }, /^state: must be one of active, drain, maint/],
+    [{ colour: 'red' }, /^colour: is not a known field \(known: state, weight\)/],
+    [{}, /^send state and\/or weight$/]
+  ]
+  for (const [input, message] of cases) t.throws(() => parseNodeUpdate(input), { code: 'TETHER_ERR_INVALID_NODE_UPDATE', message }, JSON.stringify(input))
+  // The same rule, the same words, in a file:
+  t.ok(issuesOf({ upstreams: [{ url: 'http://a:1', weight: 0 }] }).includes('upstreams[0].weight: must be an integer from 1 to 10000'))
 })

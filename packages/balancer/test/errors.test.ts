@@ -1,6 +1,8 @@
 // The error registry is API: this test lists every code with its HTTP status, so that adding,
 // removing or re-numbering one is a visible, reviewed change.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { errorCodes, formatIssue, TetherBalancerError } from '../src/index.js'
 
 t.test('every code, with its status', async (t) => {
@@ -31,11 +33,29 @@ t.test('every code, with its status', async (t) => {
   })
 })
 
-t.test('codes are prefixed and messages say something', async (t) => {
+t.test('codes are prefixed; messages and fixes say something', async (t) => {
   for (const [code, def] of Object.entries(errorCodes)) {
     t.match(code, /^TETHER_ERR_[A-Z_]+$/)
     t.ok(def.message.length > 10, `${code} has a message`)
+    t.ok(def.fix.length > 10, `${code} has a fix`)
   }
+})
+
+t.test('docs/errors.md lists every code with its status, and no other', async (t) => {
+  const page = readFileSync(fileURLToPath(new URL('../../../docs/errors.md', import.meta.url)), 'utf8')
+  const start = page.indexOf('\n## @tether/balancer\n')
+  t.not(start, -1, 'the page has a @tether/balancer section')
+  const next = page.indexOf('\n## ', start + 1)
+  const section = page.slice(start, next === -1 ? undefined : next)
+  t.match(section, /\| code \| status \| message \| fix \|/, 'the table has the registry\'s columns')
+  const documented = new Map<string, number | null>()
+  for (const m of section.matchAll(/^\| `(TETHER_ERR_[A-Z_]+)` \| ([^|]*) \|/gm)) {
+    const status = /^\d{3}\b/.exec((m[2] ?? '').trim())
+    documented.set(m[1] ?? '', status === null ? null : Number(status[0]))
+  }
+  const registry = new Map(Object.entries(errorCodes).map(([code, def]) => [code, def.status ?? null]))
+  t.same([...documented.keys()].sort(), [...registry.keys()].sort(), 'the same codes: none missing, none stale')
+  for (const [code, status] of registry) t.equal(documented.get(code), status, `${code}: the same status`)
 })
 
 t.test('the error class', async (t) => {

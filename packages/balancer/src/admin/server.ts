@@ -5,7 +5,7 @@
  *   GET   /                    HTML status page
  *   GET   /api/nodes           every node (state, weight, health, connections, counters, last check)
  *   GET   /api/nodes/:name     one node
- *   PATCH /api/nodes/:name     {"state": "active"|"drain"|"maint", "weight": 1..10000}
+ *   PATCH /api/nodes/:name     {"state": …, "weight": …}, checked by the node fields' own rules
  *   GET   /metrics             Prometheus text format
  *   GET   /api/health          the balancer's own liveness, and how many nodes are up
  *
@@ -17,8 +17,8 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
-import type { ResolvedAdmin, ResolvedListen } from '../config/resolve.js'
-import type { NodeState } from '../config/types.js'
+import type { ResolvedAdmin, ResolvedListen } from '../config/types.js'
+import type { NodeUpdate } from '../config/types.js'
 import { TetherBalancerError, errorCodes, type ErrorCode } from '../errors.js'
 import type { NodeSnapshot } from '../pool/snapshot.js'
 import { STATUS_PAGE_HEADERS, renderStatusPage, type StatusPageInfo } from './status-page.js'
@@ -28,7 +28,8 @@ const MAX_BODY = 16 * 1024
 /** What the admin API needs from the balancer. */
 export interface AdminBackend {
   nodes (): NodeSnapshot[]
-  setNode (name: string, update: { state?: NodeState, weight?: number }): NodeSnapshot
+  /** Validates `update` (throws `TETHER_ERR_UNKNOWN_NODE`, `TETHER_ERR_INVALID_NODE_UPDATE`). */
+  setNode (name: string, update: NodeUpdate): NodeSnapshot
   metrics (): Promise<{ contentType: string, body: string }>
   settings (): ResolvedAdmin
   pageInfo (): StatusPageInfo
@@ -203,14 +204,9 @@ export class AdminServer {
       let update: unknown
       try { update = JSON.parse(text) } catch { sendError(res, 'TETHER_ERR_ADMIN_BAD_REQUEST', 'the body is not valid JSON'); return }
       if (typeof update !== 'object' || update === null || Array.isArray(update)) { sendError(res, 'TETHER_ERR_ADMIN_BAD_REQUEST'); return }
-      const fields = update as Record<string, unknown>
-      const unknown = Object.keys(fields).filter((k) => k !== 'state' && k !== 'weight')
-      if (unknown.length > 0 || (fields.state === undefined && fields.weight === undefined)) {
-        sendError(res, 'TETHER_ERR_INVALID_NODE_UPDATE', unknown.length > 0 ? `unknown field(s): ${unknown.join(', ')}; send state and/or weight` : undefined)
-        return
-      }
-      const snapshot = this.#backend.setNode(name, fields as { state?: NodeState, weight?: number })
-      log.info({ admin: true, node: name, ...fields, peer: req.socket.remoteAddress }, 'node updated through the admin API')
+      // Checked by setNode, with the same rules as the configuration's node fields.
+      const snapshot = this.#backend.setNode(name, update as NodeUpdate)
+      log.info({ admin: true, node: name, ...update, peer: req.socket.remoteAddress }, 'node updated through the admin API')
       sendJson(res, 200, snapshot)
       return
     }

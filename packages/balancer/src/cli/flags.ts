@@ -4,9 +4,15 @@
  *   tether-balancer --listen 8080 --upstream http://127.0.0.1:3001 \
  *     --upstream http://127.0.0.1:3002,weight=3 --algorithm least-connections
  *
- * With `--config`, flags override the file's values and `--upstream` replaces its list.
+ * The flags are declared on the configuration fields they set (`config/schema.ts`) and parsed
+ * with `node:util`'s `parseArgs`; `--help` is generated from the same declarations. With
+ * `--config`, flags override the file's values and `--upstream` replaces its list.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { TetherBalancerError } from '../errors.js'
+import { formatDuration, type FieldKind } from '../config/fields.js'
+import { configSchema, upstreamFields } from '../config/schema.js'
+import { fieldsOf, type DeclaredField } from '../config/walk.js'
 
 /** What the command line asks for. */
 export interface CliOptions {
@@ -19,59 +25,104 @@ export interface CliOptions {
   readonly version: boolean
 }
 
-/** The text of `--help`. */
-export const USAGE = `Usage: tether-balancer [--config FILE] [options]
+/** Flags that are not configuration fields. */
+const COMMAND_FLAGS = [
+  { name: 'config', short: 'c', arg: 'FILE', help: 'YAML or JSON configuration (reloaded on SIGHUP)' },
+  { name: 'check', help: 'validate the configuration, print it resolved, and exit' },
+  { name: 'help', short: 'h', help: 'this text' },
+  { name: 'version', short: 'v', help: 'the version' }
+] as const
 
-A sticky-aware HTTP load balancer. Flags override the config file.
+const FIELDS = fieldsOf(configSchema)
+const FLAGGED = FIELDS.filter((f) => f.info.flag !== undefined)
+const UPSTREAM_OPTIONS = fieldsOf(upstreamFields).filter((f) => f.path[0] !== 'url')
 
-  -c, --config FILE            YAML or JSON configuration (reloaded on SIGHUP)
-  -l, --listen [HOST:]PORT     where to listen (default 8080, all interfaces)
-  -u, --upstream URL[,OPTS]    an upstream node; repeat for more. OPTS, comma-separated:
-                               name=N weight=N maxFails=N failTimeout=10s backup state=drain|maint
-  -a, --algorithm NAME         weighted-round-robin (default) | least-connections | ip-hash
-      --engine NAME            h1 (default) | undici | http-proxy
-      --no-sticky              no sticky cookie
-      --cookie NAME            sticky cookie name (default tether_node)
-      --sticky-secret SECRET   HMAC key for the sticky cookie (or TETHER_STICKY_SECRET)
-      --health-check PATH      active health checks: GET PATH on every node
-      --health-interval DUR    time between checks (default 2s)
-      --retries N              further nodes to try after a safe-to-retry failure (default 2)
-      --trusted-proxy CIDR     believe X-Forwarded-* from this peer; repeat for more
-      --admin [HOST:]PORT      admin API and status page (bare port: 127.0.0.1)
-      --admin-token TOKEN      require this bearer token (or TETHER_ADMIN_TOKEN)
-      --log-level LEVEL        fatal | error | warn | info (default) | debug | trace | silent
-      --access-log             one log line per request
-      --check                  validate the configuration, print it resolved, and exit
-  -h, --help                   this text
-  -v, --version                the version
-
-Signals: SIGHUP reloads the configuration without dropping connections; SIGTERM and SIGINT
-stop accepting and finish in-flight requests within timeouts.shutdown.
-Exit status: 0 on a clean stop, 1 on a runtime failure, 2 on a configuration or usage error.`
-
-const ALIASES: Record<string, string> = { '-c': '--config', '-l': '--listen', '-u': '--upstream', '-a': '--algorithm', '-h': '--help', '-v': '--version' }
-const BOOLEAN = new Set(['--no-sticky', '--access-log', '--check', '--help', '--version'])
-const VALUED = new Set([
-  '--config', '--listen', '--upstream', '--algorithm', '--engine', '--cookie', '--sticky-secret', '--health-check',
-  '--health-interval', '--retries', '--trusted-proxy', '--admin', '--admin-token', '--log-level'
+const OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntries([
+  ...COMMAND_FLAGS.map((f) => [f.name, { type: 'arg' in f ? 'string' : 'boolean', ...('short' in f ? { short: f.short } : {}) }] as const),
+  ...FLAGGED.map(({ info: { flag } }) => [flag?.name, {
+    type: flag?.arg === undefined ? 'boolean' : 'string',
+    multiple: flag?.repeat === true,
+    ...(flag?.short === undefined ? {} : { short: flag.short })
+  }] as const)
 ])
 
 function usage (message: string): TetherBalancerError {
   return new TetherBalancerError('TETHER_ERR_CLI_USAGE', `${message} (see --help)`)
 }
 
-/** A listen value: numbers stay numbers so that the config validator sees a port. */
-function listenValue (text: string): number | string {
-  return /^\d+$/.test(text) ? Number(text) : text
+function shownDefault (f: DeclaredField): string {
+  const d = f.defaultValue
+  if (d === undefined || typeof d === 'object' || typeof d === 'boolean') return ''
+  return typeof d === 'number' && f.info.kind === 'duration' ? formatDuration(d) : String(d)
 }
 
-function intValue (flag: string, key: string, text: string): number {
-  if (!/^-?\d+$/.test(text)) throw usage(`${flag}: ${key} must be an integer, got ${JSON.stringify(text)}`)
-  return Number(text)
+function optionSyntax (f: DeclaredField): string {
+  const key = f.path[0] ?? ''
+  if (f.info.kind === 'bool') return key
+  if (f.choices !== undefined) return `${key}=${f.choices.join('|')}`
+  return `${key}=${f.info.kind === 'duration' ? shownDefault(f) : f.info.kind === 'int' ? 'N' : key.toUpperCase()}`
+}
+
+const HELP_COLUMN = 31
+const HELP_WIDTH = 100
+
+/** `-l, --listen [HOST:]PORT` as `--help` shows it. */
+function flagSyntax (short: string | undefined, long: string): string {
+  return `  ${short === undefined ? '    ' : `-${short}, `}--${long}`
+}
+
+/** A help entry: `left`, then `text` from the help column, wrapped. */
+function helpLine (left: string, text: string): string {
+  const lines = [left.padEnd(HELP_COLUMN)]
+  for (const word of text.split(' ')) {
+    const last = lines.length - 1
+    const line = lines[last] ?? ''
+    if (line.trim() !== '' && line.length > HELP_COLUMN && line.length + 1 + word.length > HELP_WIDTH) lines.push(`${''.padEnd(HELP_COLUMN)}${word}`)
+    else lines[last] = line.length > HELP_COLUMN ? `${line} ${word}` : `${line}${word}`
+  }
+  return lines.join('\n')
+}
+
+/** The text of `--help`. */
+export const USAGE = [
+  'Usage: tether-balancer [--config FILE] [options]',
+  '',
+  'A sticky-aware HTTP load balancer. Flags override the config file.',
+  '',
+  helpLine(flagSyntax('c', 'config FILE'), COMMAND_FLAGS[0].help),
+  ...FLAGGED.flatMap((f) => {
+    const flag = f.info.flag
+    if (flag === undefined) return []
+    const choices = f.choices === undefined ? '' : `: ${f.choices.join(' | ')}`
+    const fallback = shownDefault(f)
+    const extras = [fallback === '' ? '' : `default ${fallback}`, flag.env === undefined ? '' : `or ${flag.env}`].filter((x) => x !== '').join('; ')
+    const line = helpLine(flagSyntax(flag.short, `${flag.name}${flag.arg === undefined ? '' : ` ${flag.arg}`}`), `${flag.help}${choices}${extras === '' ? '' : ` (${extras})`}`)
+    if (f.info.kind !== 'upstreams') return [line]
+    return [line, helpLine('', `OPTS, comma-separated: ${UPSTREAM_OPTIONS.map(optionSyntax).join(' ')}`)]
+  }),
+  ...COMMAND_FLAGS.slice(1).map((f) => helpLine(flagSyntax('short' in f ? f.short : undefined, f.name), f.help)),
+  '',
+  'Signals: SIGHUP reloads the configuration without dropping connections; SIGTERM and SIGINT',
+  'stop accepting and finish in-flight requests within timeouts.shutdown.',
+  'Exit status: 0 on a clean stop, 1 on a runtime failure, 2 on a configuration or usage error.'
+].join('\n')
+
+/**
+ * A flag's text as the value of a field of `kind`: integers must be integers; durations and
+ * listen addresses given as digits become numbers (milliseconds, a port), as in a file.
+ */
+function valueOf (kind: FieldKind, text: string, what: string): unknown {
+  if (kind === 'int') {
+    if (!/^-?\d+$/.test(text)) throw usage(`${what} must be an integer, got ${JSON.stringify(text)}`)
+    return Number(text)
+  }
+  if (kind === 'duration' || kind === 'listen') return /^\d+$/.test(text) ? Number(text) : text
+  return text
 }
 
 /**
- * Parse one `--upstream` value: a URL, then comma-separated options.
+ * Parse one `--upstream` value: a URL, then comma-separated options named like an upstream's
+ * fields.
  *
  * @example
  * ```ts
@@ -86,24 +137,36 @@ export function parseUpstreamFlag (value: string): Record<string, unknown> {
     const eq = option.indexOf('=')
     const key = eq === -1 ? option : option.slice(0, eq)
     const text = eq === -1 ? undefined : option.slice(eq + 1)
-    switch (key) {
-      case 'backup':
-        if (text !== undefined && text !== 'true' && text !== 'false') throw usage(`--upstream ${value}: backup takes no value (or true/false)`)
-        upstream.backup = text !== 'false'
-        break
-      case 'weight': case 'maxFails':
-        if (text === undefined) throw usage(`--upstream ${value}: ${key} needs a value, such as ${key}=3`)
-        upstream[key] = intValue('--upstream', key, text)
-        break
-      case 'name': case 'failTimeout': case 'state':
-        if (text === undefined) throw usage(`--upstream ${value}: ${key} needs a value`)
-        upstream[key] = key === 'failTimeout' && /^\d+$/.test(text) ? Number(text) : text
-        break
-      default:
-        throw usage(`--upstream ${value}: unknown option ${JSON.stringify(key)} (known: name, weight, maxFails, failTimeout, backup, state)`)
+    const field = UPSTREAM_OPTIONS.find((f) => f.path[0] === key)
+    if (field === undefined) {
+      throw usage(`--upstream ${value}: unknown option ${JSON.stringify(key)} (known: ${UPSTREAM_OPTIONS.map((f) => f.path[0]).join(', ')})`)
+    }
+    if (field.info.kind === 'bool') {
+      if (text !== undefined && text !== 'true' && text !== 'false') throw usage(`--upstream ${value}: ${key} takes no value (or true/false)`)
+      upstream[key] = text !== 'false'
+    } else {
+      if (text === undefined) throw usage(`--upstream ${value}: ${key} needs a value, such as ${optionSyntax(field)}`)
+      upstream[key] = valueOf(field.info.kind, text, `--upstream: ${key}`)
     }
   }
   return upstream
+}
+
+/** Set `value` at `path` in `target`, creating the sections on the way. */
+function setPath (target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let at = target
+  for (const key of path.slice(0, -1)) {
+    const next = at[key]
+    if (typeof next === 'object' && next !== null) at = next as Record<string, unknown>
+    else at = (at[key] = {}) as Record<string, unknown>
+  }
+  at[path[path.length - 1] ?? ''] = value
+}
+
+/** Whether the section holding a field has a required field (which an environment value alone cannot give). */
+function sectionNeedsMore (f: DeclaredField): boolean {
+  const section = f.path.slice(0, -1).join('.')
+  return FIELDS.some((g) => g !== f && !g.optional && g.path.slice(0, -1).join('.') === section && section !== '')
 }
 
 /**
@@ -116,69 +179,58 @@ export function parseUpstreamFlag (value: string): Record<string, unknown> {
  * ```
  */
 export function parseFlags (argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): CliOptions {
-  const o: Record<string, unknown> = {}
-  const upstreams: Record<string, unknown>[] = []
-  const trusted: string[] = []
-  const sticky: Record<string, unknown> = {}
-  const health: Record<string, unknown> = {}
-  const admin: Record<string, unknown> = {}
-  const log: Record<string, unknown> = {}
-  let configFile: string | undefined
-  let check = false
-  let help = false
-  let version = false
-
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i] as string
-    let value: string | undefined
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1
-    if (eq !== -1) { value = arg.slice(eq + 1); arg = arg.slice(0, eq) }
-    arg = ALIASES[arg] ?? arg
-    if (BOOLEAN.has(arg)) {
-      if (value !== undefined) throw usage(`${arg} takes no value`)
-    } else if (VALUED.has(arg)) {
-      if (value === undefined) {
-        value = argv[++i]
-        if (value === undefined || (value.startsWith('-') && value.length > 1 && !/^-\d/.test(value))) throw usage(`${arg} needs a value`)
-      }
-    } else {
-      throw usage(arg.startsWith('-') ? `unknown flag ${arg}` : `unexpected argument ${JSON.stringify(arg)}`)
+  // Not strict: the checks below give each mistake its own message.
+  const { tokens } = parseArgs({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true, tokens: true })
+  const given = new Map<string, string[]>()
+  const on = new Set<string>()
+  for (const token of tokens) {
+    if (token.kind === 'positional') throw usage(`unexpected argument ${JSON.stringify(token.value)}`)
+    if (token.kind !== 'option') continue
+    const spec = OPTIONS[token.name]
+    if (spec === undefined) throw usage(`unknown flag ${token.rawName}`)
+    const flag = `--${token.name}`
+    if (spec.type === 'boolean') {
+      if (token.value !== undefined) throw usage(`${flag} takes no value`)
+      on.add(token.name)
+      continue
     }
-    const v = value as string
-    switch (arg) {
-      case '--config': configFile = v; break
-      case '--listen': o.listen = listenValue(v); break
-      case '--upstream': upstreams.push(parseUpstreamFlag(v)); break
-      case '--algorithm': o.algorithm = v; break
-      case '--engine': o.engine = v; break
-      case '--no-sticky': sticky.enabled = false; break
-      case '--cookie': sticky.cookie = v; break
-      case '--sticky-secret': sticky.secret = v; break
-      case '--health-check': health.enabled = true; health.path = v; break
-      case '--health-interval': health.interval = /^\d+$/.test(v) ? Number(v) : v; break
-      case '--retries': o.retries = intValue('--retries', 'the value', v); break
-      case '--trusted-proxy': trusted.push(v); break
-      case '--admin': admin.listen = listenValue(v); break
-      case '--admin-token': admin.token = v; break
-      case '--log-level': log.level = v; break
-      case '--access-log': log.accessLog = true; break
-      case '--check': check = true; break
-      case '--help': help = true; break
-      case '--version': version = true; break
-    }
+    const value = token.value
+    if (value === undefined || (token.inlineValue !== true && value.startsWith('-') && value.length > 1 && !/^-\d/.test(value))) throw usage(`${flag} needs a value`)
+    given.set(token.name, [...(given.get(token.name) ?? []), value])
   }
-  if (sticky.secret === undefined && env.TETHER_STICKY_SECRET !== undefined && env.TETHER_STICKY_SECRET !== '') sticky.secret = env.TETHER_STICKY_SECRET
-  if (admin.token === undefined && env.TETHER_ADMIN_TOKEN !== undefined && env.TETHER_ADMIN_TOKEN !== '' && admin.listen !== undefined) admin.token = env.TETHER_ADMIN_TOKEN
-  if (upstreams.length > 0) o.upstreams = upstreams
-  if (trusted.length > 0) o.trustedProxies = trusted
-  if (Object.keys(sticky).length > 0) o.sticky = sticky
-  if (Object.keys(health).length > 0) o.healthCheck = health
-  if (Object.keys(admin).length > 0) o.admin = admin
-  if (Object.keys(log).length > 0) o.log = log
-  if (!help && !version && configFile === undefined && upstreams.length === 0) {
+
+  const overrides: Record<string, unknown> = {}
+  for (const f of FLAGGED) {
+    const flag = f.info.flag
+    if (flag === undefined) continue
+    const texts = given.get(flag.name)
+    if (flag.arg === undefined) {
+      if (on.has(flag.name)) setPath(overrides, f.path, flag.sets)
+      continue
+    }
+    if (texts === undefined) continue
+    const what = `--${flag.name}: the value`
+    if (f.info.kind === 'upstreams') setPath(overrides, f.path, texts.map(parseUpstreamFlag))
+    else if (flag.repeat === true) setPath(overrides, f.path, texts)
+    else setPath(overrides, f.path, valueOf(f.info.kind, texts[texts.length - 1] ?? '', what))
+    for (const [key, value] of Object.entries(flag.alsoSets ?? {})) setPath(overrides, [...f.path.slice(0, -1), key], value)
+  }
+  for (const f of FLAGGED) {
+    const name = f.info.flag?.env
+    const value = name === undefined ? undefined : env[name]
+    if (value === undefined || value === '' || given.has(f.info.flag?.name ?? '')) continue
+    // TETHER_ADMIN_TOKEN alone cannot turn the admin API on: it needs --admin.
+    if (sectionNeedsMore(f) && overrides[f.path[0] ?? ''] === undefined) continue
+    setPath(overrides, f.path, value)
+  }
+
+  const configFile = given.get('config')?.at(-1)
+  const help = on.has('help')
+  const version = on.has('version')
+  if (!help && !version && configFile === undefined && overrides.upstreams === undefined) {
     throw usage('give --config FILE or at least one --upstream URL')
   }
-  return { configFile, overrides: o, check, help, version }
+  return { configFile, overrides, check: on.has('check'), help, version }
 }
 
 /**

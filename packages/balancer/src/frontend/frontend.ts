@@ -3,7 +3,7 @@
  * protocol-level errors of clients. It hands each request to the proxy (`ReverseProxy`). Plain
  * HTTP/1.1 is `http1.ts`; a TLS or HTTP/2 listener is another implementation of this interface.
  */
-import type { ResolvedListen, ResolvedTimeouts } from '../config/resolve.js'
+import type { ResolvedListen, ResolvedTimeouts } from '../config/types.js'
 
 /**
  * The balancer's handle on a frontend.

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { ResolvedListen, ResolvedTimeouts } from '../config/resolve.js'
+import type { ResolvedListen, ResolvedTimeouts } from '../config/types.js'
 import { TetherBalancerError, type ErrorCode } from '../errors.js'
 import { ProxyResponse } from '../proxy/http.js'
 import type { ReverseProxy } from '../proxy/reverse-proxy.js'

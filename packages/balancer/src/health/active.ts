@@ -7,7 +7,7 @@
  */
 import { request } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import type { ResolvedHealthCheck } from '../config/resolve.js'
+import type { ResolvedHealthCheck } from '../config/types.js'
 import type { UpstreamTarget } from '../engines/engine.js'
 
 /**

@@ -6,7 +6,7 @@
  * health) and `lease.ts` (the counts of work in flight).
  */
 import type { Candidate } from '../algorithms/algorithm.js'
-import type { ResolvedUpstream } from '../config/resolve.js'
+import type { ResolvedUpstream } from '../config/types.js'
 import type { NodeState } from '../config/types.js'
 import type { UpstreamTarget } from '../engines/engine.js'
 import type { CheckResult } from '../health/active.js'

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { createAlgorithm, type Algorithm, type PickContext } from '../algorithms/index.js'
-import type { ResolvedConfig, ResolvedUpstream } from '../config/resolve.js'
+import type { ResolvedConfig, ResolvedUpstream } from '../config/types.js'
 import type { AlgorithmName, NodeState } from '../config/types.js'
 import type { CheckResult } from '../health/active.js'
 import type { StickyCodec } from '../sticky.js'

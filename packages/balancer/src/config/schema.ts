@@ -1,0 +1,270 @@
+/**
+ * The configuration, declared once. Each field's type, check, error message, default, unit,
+ * description and command-line flag are here, and everything else derives from this file: the
+ * TypeScript types (`types.ts`), validation with defaults (`resolve.ts`), the CLI flags
+ * (`cli/flags.ts`), the admin API's node updates, and the configuration table in
+ * docs/balancer.md (`docs.ts`, checked by a test). Defaults are given resolved (milliseconds);
+ * the docs show them with units.
+ */
+import * as v from 'valibot'
+import { parseCidr } from '../net/address.js'
+import { bool, choice, duration, fields, int, list, listen, section, secrets, text } from './fields.js'
+
+/** Node names end up in a header, metric labels and URLs: keep them to a safe alphabet. */
+export const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:[\]@-]{0,99}$/
+// RFC 6265 cookie-name is an RFC 7230 token.
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
+const MIN_SECRET_LENGTH = 16
+
+/**
+ * Every algorithm name, in the order the docs list them; the first is the default.
+ *
+ * @example
+ * ```ts
+ * ALGORITHMS.includes('ip-hash') // true
+ * ```
+ */
+export const ALGORITHMS = ['weighted-round-robin', 'least-connections', 'ip-hash'] as const
+/**
+ * Every engine name; the first is the default (the fastest measured by `npm run bench -- balancer`).
+ *
+ * @example
+ * ```ts
+ * ENGINES[0] // 'h1'
+ * ```
+ */
+export const ENGINES = ['h1', 'undici', 'http-proxy'] as const
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+// ---- nodes ------------------------------------------------------------------------------
+
+/** A node's administrative state: in a node's configuration and in the admin API. */
+export const nodeState = choice(['active', 'drain', 'maint'], {
+  doc: 'administrative state (`drain` keeps its sticky clients and takes no new ones, `maint` takes no traffic)'
+})
+/** A node's weight: in a node's configuration and in the admin API. */
+export const nodeWeight = int(1, 10_000, { doc: 'relative share of new clients' })
+
+const URL_PROBLEM = 'must be a URL such as http://127.0.0.1:3001'
+
+/** An upstream URL, resolved to what connecting and the Host header need. */
+const upstreamUrl = v.pipe(
+  v.string(URL_PROBLEM),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    let url: URL
+    try { url = new URL(dataset.value) } catch { addIssue({ message: URL_PROBLEM }); return NEVER }
+    if (url.protocol !== 'http:') { addIssue({ message: 'must use http:// (TLS to upstreams is not supported)' }); return NEVER }
+    if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+      addIssue({ message: 'must be just scheme, host and port (no path, query or credentials)' })
+      return NEVER
+    }
+    const port = Number(url.port === '' ? 80 : url.port)
+    const authority = `${url.hostname}:${port}`
+    // IPv6 without brackets for net.connect, with them in the authority.
+    return { host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname, port, authority }
+  }),
+  v.metadata({ kind: 'text', doc: '`http://host:port` (no path; TLS to upstreams is not supported)' })
+)
+
+/** An upstream's fields (its object form). */
+export const upstreamFields = fields({
+  url: upstreamUrl,
+  name: v.optional(text({ doc: 'shown to the app in `x-tether-node`, in logs, metrics and the admin API', shown: '`host:port`' }, NODE_NAME, 'must be 1-100 characters of letters, digits and . _ : [ ] @ -, starting with a letter or digit')),
+  weight: v.optional(nodeWeight, 1),
+  maxFails: v.optional(int(0, 1000, { doc: 'failed attempts within `failTimeout` that take the node out for `failTimeout` (passive checks, as nginx); `0` disables' }), 1),
+  failTimeout: v.optional(duration(1, { doc: 'the window for `maxFails`, and how long the node then stays out' }), 10_000),
+  backup: v.optional(bool({ doc: 'serves only while no primary node is up' }), false),
+  state: v.optional(nodeState, 'active')
+})
+
+/** One upstream: a URL string, or an object. */
+const upstream = v.pipe(
+  v.union([v.pipe(v.string(), v.transform((url) => ({ url })), upstreamFields), upstreamFields], 'must be a URL or an object'),
+  v.transform((u) => ({
+    name: u.name ?? u.url.authority,
+    url: `http://${u.url.authority}`,
+    host: u.url.host,
+    port: u.url.port,
+    authority: u.url.authority,
+    weight: u.weight,
+    maxFails: u.maxFails,
+    failTimeout: u.failTimeout,
+    backup: u.backup,
+    state: u.state
+  }))
+)
+
+const UPSTREAMS_PROBLEM = 'must be a non-empty list of upstream URLs or objects'
+const upstreams = v.pipe(
+  v.array(upstream, UPSTREAMS_PROBLEM),
+  v.minLength(1, UPSTREAMS_PROBLEM),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const seen = new Set<string>()
+    dataset.value.forEach((u, i) => {
+      if (seen.has(u.name)) {
+        addIssue({
+          message: 'must be unique (two upstreams have this name; give one a name)',
+          input: u.name,
+          path: [{ type: 'array', origin: 'value', input: dataset.value, key: i, value: u }, { type: 'object', origin: 'value', input: u, key: 'name', value: u.name }]
+        })
+      }
+      seen.add(u.name)
+    })
+  }),
+  v.metadata({
+    kind: 'upstreams',
+    doc: 'the nodes; each a URL string, or an object:',
+    shown: 'required',
+    flag: { name: 'upstream', short: 'u', arg: 'URL[,OPTS]', repeat: true, help: 'an upstream node; repeat for more' }
+  })
+)
+
+// ---- sticky sessions --------------------------------------------------------------------
+
+const stickyFields = fields({
+  enabled: v.optional(bool({ doc: 'whether to insert and follow the sticky cookie', flag: { name: 'no-sticky', sets: false, help: 'no sticky cookie' } }), true),
+  cookie: v.optional(text({ doc: 'the cookie\'s name', flag: { name: 'cookie', arg: 'NAME', help: 'sticky cookie name' } }, COOKIE_NAME, 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)'), 'tether_node'),
+  secret: v.optional(secrets(MIN_SECRET_LENGTH, `must be a string (or list of strings) of at least ${MIN_SECRET_LENGTH} characters`, {
+    doc: `HMAC key, or a list of keys (≥ ${MIN_SECRET_LENGTH} characters): the first signs, every one verifies (key rotation). Set one: otherwise cookies die with the process`,
+    shown: 'random per process',
+    flag: { name: 'sticky-secret', arg: 'SECRET', env: 'TETHER_STICKY_SECRET', help: 'HMAC key for the sticky cookie' }
+  })),
+  maxAge: v.optional(v.nullable(duration(1000, { doc: 'cookie lifetime', shown: 'none (a session cookie)' })), null),
+  secure: v.optional(bool({ doc: 'adds `Secure`' }), false),
+  sameSite: v.optional(choice(['Strict', 'Lax', 'None'], { doc: '`SameSite` attribute; `None` needs `secure`' }), 'Lax'),
+  domain: v.optional(text({ doc: '`Domain` attribute', shown: 'none' }, /^[A-Za-z0-9.-]+$/, 'must be a domain name')),
+  path: v.optional(text({ doc: '`Path` attribute (the cookie is always `HttpOnly`)' }, /^\/[\x21-\x3a\x3c-\x7e]*$/, 'must start with / and hold no spaces, controls or semicolons'), '/')
+})
+const STICKY_DEFAULTS = v.parse(stickyFields, {})
+type StickyFields = v.InferOutput<typeof stickyFields>
+
+const sticky = v.pipe(
+  v.optional(v.union([v.boolean(), stickyFields], 'must be true, false or an object'), true),
+  v.transform((s) => typeof s === 'boolean' ? { ...STICKY_DEFAULTS, enabled: s } : s),
+  v.rawCheck<StickyFields>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const s = dataset.value
+    if (s.sameSite !== 'None' || s.secure) return
+    addIssue({
+      message: 'can be "None" only with sticky.secure: true (browsers reject it otherwise)',
+      input: s.sameSite,
+      path: [{ type: 'object', origin: 'value', input: s, key: 'sameSite', value: s.sameSite }]
+    })
+  }),
+  v.transform((s) => ({
+    enabled: s.enabled,
+    cookie: s.cookie,
+    /** First signs, all verify. Empty when none is configured: `resolveConfig` makes one up. */
+    secrets: s.secret ?? [],
+    /** True when no secret was configured and one was made up for this process. */
+    secretGenerated: s.secret === undefined,
+    maxAgeSeconds: s.maxAge === null ? null : Math.floor(s.maxAge / 1000),
+    secure: s.secure,
+    sameSite: s.sameSite,
+    domain: s.domain ?? null,
+    path: s.path
+  })),
+  section({ doc: 'sticky sessions by the balancer\'s own signed cookie; `false` turns them off, or an object:', shown: 'on' })
+)
+
+// ---- health checks ----------------------------------------------------------------------
+
+const healthFields = fields({
+  enabled: v.optional(bool({ doc: 'whether to run active checks (passive checks are always on)' }), true),
+  path: v.optional(text({ doc: 'GET this path; a 2xx or 3xx answer is a success', flag: { name: 'health-check', arg: 'PATH', help: 'active health checks: GET PATH on every node', alsoSets: { enabled: true } } }, /^\/[\x21-\x7e]*$/, 'must start with / and hold no spaces or controls'), '/'),
+  interval: v.optional(duration(10, { doc: 'time between two checks of a node', flag: { name: 'health-interval', arg: 'DUR', help: 'time between checks' } }), 2000),
+  timeout: v.optional(duration(1, { doc: 'one check\'s deadline (at most `interval`)' }), 1000),
+  rise: v.optional(int(1, 100, { doc: 'consecutive successes that bring a down node back' }), 2),
+  fall: v.optional(int(1, 100, { doc: 'consecutive failures that take a node down' }), 3)
+})
+const HEALTH_DEFAULTS = v.parse(healthFields, {})
+
+const healthCheck = v.pipe(
+  v.optional(v.union([v.boolean(), healthFields], 'must be true, false or an object'), false),
+  v.transform((h) => typeof h === 'boolean' ? { ...HEALTH_DEFAULTS, enabled: h } : h),
+  v.transform((h) => ({ ...h, timeout: Math.min(h.timeout, h.interval) })),
+  section({ doc: 'active HTTP health checks; `true`, or an object:', shown: 'off' })
+)
+
+// ---- timeouts, keep-alive ---------------------------------------------------------------
+
+const timeouts = v.pipe(
+  fields({
+    clientHeaders: v.optional(duration(1, { doc: 'receiving a request\'s headers (slowloris): 408' }), 10_000),
+    clientRequest: v.optional(duration(1, { doc: 'receiving a whole request (at least `clientHeaders`)' }), 300_000),
+    clientKeepAlive: v.optional(duration(1, { doc: 'an idle client connection' }), 5000),
+    connect: v.optional(duration(1, { doc: 'connecting to a node; then the next node is tried' }), 3000),
+    response: v.optional(duration(1, { doc: 'a node\'s response headers, and each gap in its body: 504' }), 60_000),
+    shutdown: v.optional(duration(0, { doc: 'how long `close()` or SIGTERM waits for requests in flight' }), 10_000)
+  }),
+  // Node requires requestTimeout >= headersTimeout.
+  v.transform((t) => ({ ...t, clientRequest: Math.max(t.clientHeaders, t.clientRequest) })),
+  section({ doc: 'each bounds one wait; none is a deadline for a whole request' })
+)
+
+const keepAlive = v.pipe(
+  fields({
+    maxIdle: v.optional(int(0, 100_000, { doc: 'idle connections kept per node' }), 128),
+    timeout: v.optional(duration(1, { doc: 'how long an idle connection is kept: keep it below the app\'s keep-alive timeout (a `Keep-Alive: timeout=N` hint from the app is honoured)' }), 4000)
+  }),
+  section({ doc: 'upstream keep-alive, as nginx\'s `keepalive`' })
+)
+
+// ---- admin API, logs --------------------------------------------------------------------
+
+const adminFields = fields({
+  listen: listen('127.0.0.1', { doc: 'where the admin API listens; a bare port binds to 127.0.0.1', shown: 'required', flag: { name: 'admin', arg: '[HOST:]PORT', help: 'admin API and status page (bare port: 127.0.0.1)' } }),
+  token: v.optional(v.pipe(
+    text({ doc: `every request then needs \`Authorization: Bearer <token>\` (or Basic with it as the password); ≥ ${MIN_SECRET_LENGTH} characters`, shown: 'none', flag: { name: 'admin-token', arg: 'TOKEN', env: 'TETHER_ADMIN_TOKEN', help: 'require this bearer token' } }),
+    v.rawCheck<string>(({ dataset, addIssue }) => {
+      if (dataset.typed && dataset.value.length < MIN_SECRET_LENGTH) addIssue({ message: `must be at least ${MIN_SECRET_LENGTH} characters`, input: '<hidden>' })
+    })
+  )),
+  allowedHosts: v.optional(v.pipe(
+    list('must be a list of host names', 'must be a list of host names', (h) => h !== '', { doc: 'Host names accepted without a token (IP literals and `localhost` always are): the defence against DNS rebinding', shown: 'none' }),
+    v.transform((hosts) => hosts.map((h) => h.toLowerCase()))
+  ), [])
+})
+
+const admin = v.pipe(
+  v.optional(v.union([v.literal(false), adminFields], 'must be an object'), false),
+  v.transform((a) => a === false ? null : { listen: a.listen, token: a.token ?? null, allowedHosts: a.allowedHosts }),
+  section({ doc: 'the admin API and status page; absent or `false`: off', shown: 'off' })
+)
+
+const log = v.pipe(
+  fields({
+    level: v.optional(choice(LEVELS, { doc: 'pino level', flag: { name: 'log-level', arg: 'LEVEL', help: 'log level' } }), 'info'),
+    accessLog: v.optional(bool({ doc: 'one log line per proxied request', flag: { name: 'access-log', sets: true, help: 'one log line per request' } }), false)
+  }),
+  section({ doc: 'logs: JSON lines on stdout' })
+)
+
+// ---- the whole configuration ------------------------------------------------------------
+
+/** The configuration schema: input is `BalancerConfig`, output is `ResolvedConfig`. */
+export const configSchema = fields({
+  listen: v.optional(listen(undefined, { doc: 'port, or `host:port`', shown: '`8080` (all interfaces)', flag: { name: 'listen', short: 'l', arg: '[HOST:]PORT', help: 'where to listen' } }), 8080),
+  upstreams,
+  algorithm: v.optional(choice(ALGORITHMS, { doc: 'how new clients are spread (see Algorithms)', flag: { name: 'algorithm', short: 'a', arg: 'NAME', help: 'load-balancing algorithm' } }), ALGORITHMS[0]),
+  engine: v.optional(choice(ENGINES, { doc: 'how requests are forwarded (see Engines)', flag: { name: 'engine', arg: 'NAME', help: 'forwarding engine' } }), ENGINES[0]),
+  sticky,
+  healthCheck,
+  timeouts: v.optional(timeouts, {}),
+  keepAlive: v.optional(keepAlive, {}),
+  retries: v.optional(int(0, 10, { doc: 'further nodes tried after a failure that is safe to retry', flag: { name: 'retries', arg: 'N', help: 'further nodes to try after a safe-to-retry failure' } }), 2),
+  trustedProxies: v.optional(list('must be a list of IP addresses or CIDRs', 'must be an IP address or CIDR such as 10.0.0.0/8', (x) => parseCidr(x) !== undefined, {
+    doc: 'peers (IPs or CIDRs) whose X-Forwarded-* headers are believed',
+    shown: 'none',
+    flag: { name: 'trusted-proxy', arg: 'CIDR', repeat: true, help: 'believe X-Forwarded-* from this peer; repeat for more' }
+  }), []),
+  admin,
+  log: v.optional(log, {})
+})
+
+/** What the admin API (and `balancer.setNode`) may change on a node, with the node's own rules. */
+export const nodeUpdateSchema = v.pipe(
+  fields({ state: v.optional(nodeState), weight: v.optional(nodeWeight) }),
+  v.check((u) => u.state !== undefined || u.weight !== undefined, 'send state and/or weight')
+)
