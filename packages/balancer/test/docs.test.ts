@@ -19,7 +19,7 @@ t.test('every field is a row, with its default and flag', async (t) => {
   const rows = table.split('\n').slice(2)
   t.equal(rows.length, fieldsOf(configSchema).length, 'one row per declared field')
   for (const [field, cells] of [
-    ['`upstreams[].weight`', '| `1` |  | relative share of new clients |'],
+    ['`upstreams[].weight`', '| `1` |  | relative share of new clients; an integer from 1 to 10000 |'],
     ['`timeouts.clientRequest`', '| `5m` |'],
     ['`sticky.secret`', '`--sticky-secret SECRET` (or `TETHER_STICKY_SECRET`)'],
     ['`engine`', '`h1`, `undici`, `http-proxy`']

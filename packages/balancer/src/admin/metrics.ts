@@ -6,6 +6,7 @@
  * numbers, and only the latency histogram does more.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { NODE_STATES } from '../config/schema.js'
 import type { ErrorCode } from '../errors.js'
 import type { NodeStats } from '../pool/node.js'
 import type { NodeTransition } from '../pool/pool.js'
@@ -52,7 +53,7 @@ export class BalancerMetrics implements ProxyEvents {
       registers,
       collect (this: Gauge<'node' | 'state'>) {
         this.reset()
-        for (const n of nodes()) for (const state of ['active', 'drain', 'maint'] as const) this.set({ node: n.name, state }, n.state === state ? 1 : 0)
+        for (const n of nodes()) for (const state of NODE_STATES) this.set({ node: n.name, state }, n.state === state ? 1 : 0)
       }
     })
     this.#transitions = new Counter({ name: `${PREFIX}node_changes_total`, help: 'Changes of node health, state, weight or membership.', labelNames: ['node', 'change'], registers })

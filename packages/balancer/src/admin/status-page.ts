@@ -5,7 +5,12 @@
  * sends the admin API calls and refreshes the page.
  */
 import { createHash } from 'node:crypto'
+import { infoOf } from '../config/fields.js'
+import { nodeWeight } from '../config/schema.js'
 import type { NodeSnapshot } from '../pool/snapshot.js'
+
+// The weight field's bounds, as the configuration declares them.
+const [MIN_WEIGHT, MAX_WEIGHT] = infoOf(nodeWeight)?.range ?? [1, 1]
 
 /** Facts shown in the page header. */
 export interface StatusPageInfo {
@@ -75,7 +80,7 @@ function row (n: NodeSnapshot): string {
 <td><span class="badge ${n.status}" data-field="status">${n.status}</span></td>
 <td data-field="state">${n.state}</td>
 <td data-field="health" class="${n.health === 'up' ? 'ok' : 'bad'}">${n.health}${n.passiveDownUntil === null ? '' : ' <span class="muted">(passive)</span>'}</td>
-<td data-field="weight"><input name="weight" type="number" min="1" max="10000" value="${n.weight}" aria-label="weight of ${name}"> <button type="button" data-node="${name}" data-weight>Set</button></td>
+<td data-field="weight"><input name="weight" type="number" min="${MIN_WEIGHT}" max="${MAX_WEIGHT}" value="${n.weight}" aria-label="weight of ${name}"> <button type="button" data-node="${name}" data-weight>Set</button></td>
 <td data-field="active">${n.activeConnections}</td>
 <td data-field="requests">${n.requests}</td>
 <td data-field="errors">${n.errors}</td>

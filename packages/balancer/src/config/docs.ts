@@ -31,8 +31,9 @@ function flagOf (f: DeclaredField): string {
 }
 
 function meaning (f: DeclaredField): string {
+  const range = f.info.range === undefined ? '' : `; an integer from ${f.info.range[0]} to ${f.info.range[1]}`
   const choices = f.choices === undefined ? '' : `: ${f.choices.map((c) => `\`${c}\``).join(', ')}`
-  return `${f.info.doc}${f.info.doc.endsWith(':') ? '' : choices}`
+  return `${f.info.doc}${f.info.doc.endsWith(':') ? '' : `${range}${choices}`}`
 }
 
 /**

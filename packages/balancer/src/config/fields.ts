@@ -50,19 +50,21 @@ export type FieldInfo = {
   /** The default as the docs show it, where the value alone would not say enough. */
   readonly shown?: string
   readonly flag?: FlagInfo
+  /** An integer's bounds, inclusive. */
+  readonly range?: readonly [number, number]
 }
 
 /** The description a field carries; its default is the schema's own (`v.optional(schema, default)`). */
-export type Described = Omit<FieldInfo, 'kind'>
+export type Described = Omit<FieldInfo, 'kind' | 'range'>
 
-function info<T> (kind: FieldKind, d: Described): v.MetadataAction<T, FieldInfo> {
+function info<T> (kind: FieldKind, d: Omit<FieldInfo, 'kind'>): v.MetadataAction<T, FieldInfo> {
   return v.metadata<T, FieldInfo>({ kind, ...d })
 }
 
 /** An integer in `[min, max]`. */
 export function int (min: number, max: number, d: Described) {
   const message = `must be an integer from ${min} to ${max}`
-  return v.pipe(v.number(message), v.integer(message), v.minValue(min, message), v.maxValue(max, message), info('int', d))
+  return v.pipe(v.number(message), v.integer(message), v.minValue(min, message), v.maxValue(max, message), info('int', { ...d, range: [min, max] }))
 }
 
 export function bool (d: Described) {

@@ -38,8 +38,18 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as
 
 // ---- nodes ------------------------------------------------------------------------------
 
+/**
+ * A node's administrative states.
+ *
+ * @example
+ * ```ts
+ * NODE_STATES.includes('drain') // true
+ * ```
+ */
+export const NODE_STATES = ['active', 'drain', 'maint'] as const
+
 /** A node's administrative state: in a node's configuration and in the admin API. */
-export const nodeState = choice(['active', 'drain', 'maint'], {
+export const nodeState = choice(NODE_STATES, {
   doc: 'administrative state (`drain` keeps its sticky clients and takes no new ones, `maint` takes no traffic)'
 })
 /** A node's weight: in a node's configuration and in the admin API. */
