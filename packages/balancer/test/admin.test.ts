@@ -4,7 +4,9 @@
 // HTML status page with working buttons' targets.
 import t from 'tap'
 import { register } from 'prom-client'
-import { get, json, send, startBalancer, startUpstreams, waitFor, type Seen } from './fixtures/helpers.js'
+import { startBalancer } from './helpers/balancer.js'
+import { get, json, send, waitFor, type Seen } from './helpers/http.js'
+import { startUpstreams } from './helpers/upstreams.js'
 
 const [a, b] = await startUpstreams(t, ['a', 'b'])
 if (a === undefined || b === undefined) throw new Error('no upstreams')

@@ -2,62 +2,17 @@
 // status 2, a port in use with exit status 1, SIGHUP reload without dropping connections,
 // SIGTERM graceful stop. Runs the built dist/cli.js (npm test builds first).
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { CLI, SECRET, get, json, send, startUpstreams, waitFor, type Seen } from './fixtures/helpers.js'
+import { SECRET } from './helpers/balancer.js'
+import { assertBuilt, listening, run } from './helpers/cli.js'
+import { get, json, send, waitFor, type Seen } from './helpers/http.js'
+import { startUpstreams } from './helpers/upstreams.js'
 
-if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`)
-{
-  // A stale build would test yesterday's code: refuse it rather than pass on it.
-  const src = fileURLToPath(new URL('../src', import.meta.url))
-  const newest = Math.max(...readdirSync(src, { recursive: true }).map((f) => statSync(join(src, String(f))).mtimeMs))
-  // tsc -b does not rewrite unchanged outputs, but it does update its build info.
-  const built = statSync(fileURLToPath(new URL('../dist/.tsbuildinfo', import.meta.url))).mtimeMs
-  if (newest > built) throw new Error('dist/ is older than src/: run npm run build first')
-}
-
+assertBuilt()
 const dir = mkdtempSync(join(tmpdir(), 'tether-balancer-cli-'))
-
-interface Run {
-  child: ChildProcess
-  lines: Array<Record<string, unknown>>
-  stdout: () => string
-  stderr: () => string
-  exit: Promise<number | null>
-}
-
-function run (t: { teardown (fn: () => unknown): void }, args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-  let out = ''
-  let err = ''
-  const lines: Array<Record<string, unknown>> = []
-  child.stdout?.on('data', (chunk: Buffer) => {
-    out += chunk.toString()
-    const parts = out.split('\n')
-    for (const line of parts.slice(lines.length, -1)) {
-      try { lines.push(JSON.parse(line) as Record<string, unknown>) } catch { lines.push({ text: line }) }
-    }
-  })
-  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString() })
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try { process.kill(-child.pid, 'SIGKILL') } catch { /* gone */ }
-    }
-  })
-  return { child, lines, stdout: () => out, stderr: () => err, exit }
-}
-
-async function listening (r: Run): Promise<{ port: number, admin: number | undefined }> {
-  await waitFor(() => r.lines.some((l) => l.msg === 'balancer listening') || r.child.exitCode !== null, 10_000, 'the balancer to listen')
-  const line = r.lines.find((l) => l.msg === 'balancer listening')
-  if (line === undefined) throw new Error(`did not start: ${r.stderr()}`)
-  return { port: Number(String(line.listen).split(':').pop()), admin: line.admin as number | undefined }
-}
 
 const [a, b] = await startUpstreams(t, ['a', 'b'])
 if (a === undefined || b === undefined) throw new Error('no upstreams')

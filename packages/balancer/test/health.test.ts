@@ -2,16 +2,9 @@
 // a node that comes back is taken back in after `rise` good checks (or after failTimeout, for
 // passive-only). Real processes, killed with SIGKILL and restarted on the same port.
 import t from 'tap'
-import { get, json, startBalancer, startUpstreams, waitFor, type Seen } from './fixtures/helpers.js'
-
-async function servedBy (url: string, count: number): Promise<string[]> {
-  const names: string[] = []
-  for (let i = 0; i < count; i++) {
-    const res = await get(`${url}/`)
-    names.push(res.status === 200 ? json<Seen>(res).name : `status ${res.status}`)
-  }
-  return names
-}
+import { startBalancer } from './helpers/balancer.js'
+import { get, servedBy, waitFor } from './helpers/http.js'
+import { startUpstreams } from './helpers/upstreams.js'
 
 t.test('active checks: a killed node goes down after `fall`, comes back after `rise`', async (t) => {
   const [x, y] = await startUpstreams(t, ['x', 'y'])

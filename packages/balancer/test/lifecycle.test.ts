@@ -5,7 +5,9 @@ import t from 'tap'
 import { Agent } from 'node:http'
 import WebSocket from 'ws'
 import { createBalancer } from '../src/index.js'
-import { SECRET, get, json, rawExchange, send, startBalancer, startUpstreams, type Seen } from './fixtures/helpers.js'
+import { SECRET, startBalancer } from './helpers/balancer.js'
+import { get, json, rawExchange, send, type Seen } from './helpers/http.js'
+import { startUpstreams } from './helpers/upstreams.js'
 
 const [a, b] = await startUpstreams(t, ['a', 'b'])
 if (a === undefined || b === undefined) throw new Error('no upstreams')

@@ -6,9 +6,10 @@ import { spawnSync } from 'node:child_process'
 import { Agent } from 'node:http'
 import WebSocket from 'ws'
 import type { EngineName } from '../src/index.js'
-import {
-  deadPort, get, json, rawExchange, send, startBalancer, startBlackhole, startUpstream, startUpstreams, stickyCookie, type Seen
-} from './fixtures/helpers.js'
+import { startBalancer } from './helpers/balancer.js'
+import { get, json, rawExchange, send, stickyCookie, type Seen } from './helpers/http.js'
+import { deadPort, startBlackhole, startUpstream, startUpstreams } from './helpers/upstreams.js'
+import { wsEcho, wsOpen } from './helpers/ws.js'
 
 const ENGINES: EngineName[] = ['h1', 'undici', 'http-proxy']
 const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0
@@ -16,24 +17,6 @@ const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0
 const [a, b, c] = await startUpstreams(t, ['a', 'b', 'c'])
 if (a === undefined || b === undefined || c === undefined) throw new Error('upstreams did not start')
 const upstreams = [{ url: a.url, name: 'a' }, { url: b.url, name: 'b' }, { url: c.url, name: 'c' }]
-
-function wsOpen (url: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket, hello: { hello: string, headers: Record<string, string> }, setCookie: string[] }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers })
-    let setCookie: string[] = []
-    ws.on('upgrade', (res) => { setCookie = res.headers['set-cookie'] ?? [] })
-    ws.once('message', (data) => resolve({ ws, hello: JSON.parse(String(data)) as { hello: string, headers: Record<string, string> }, setCookie }))
-    ws.once('error', reject)
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`unexpected ${String(res.statusCode)}`)))
-  })
-}
-
-function wsEcho (ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    ws.once('message', (data) => resolve(String(data)))
-    ws.send(text)
-  })
-}
 
 for (const engine of ENGINES) {
   t.test(`engine ${engine}`, async (t) => {

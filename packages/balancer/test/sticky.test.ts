@@ -3,7 +3,9 @@
 import t from 'tap'
 import { StickyCodec, resolveConfig } from '../src/index.js'
 import { constantTimeEqual, findCookie } from '../src/sticky.js'
-import { SECRET, get, json, startBalancer, startUpstreams, stickyCookie, type Seen } from './fixtures/helpers.js'
+import { SECRET, startBalancer } from './helpers/balancer.js'
+import { get, json, stickyCookie, type Seen } from './helpers/http.js'
+import { startUpstreams } from './helpers/upstreams.js'
 
 const codecFor = (secret: string | string[]): StickyCodec => {
   const codec = new StickyCodec(resolveConfig({ upstreams: ['http://127.0.0.1:1'], sticky: { secret } }).sticky)
