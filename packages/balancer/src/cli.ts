@@ -4,7 +4,8 @@
  * (such as a port in use), 2 on a configuration or usage error.
  */
 import { readFileSync } from 'node:fs'
-import { createBalancer, type Balancer } from './balancer.js'
+import type { Balancer } from './api.js'
+import { createBalancer } from './balancer.js'
 import type { BalancerConfig } from './config/types.js'
 import { loadConfigFile } from './config/load.js'
 import { resolveConfig } from './config/resolve.js'

@@ -11,7 +11,7 @@
  * ```
  */
 export { createBalancer } from './balancer.js'
-export type { Balancer, BalancerOptions, ListenInfo } from './balancer.js'
+export type { Balancer, BalancerOptions, ListenInfo } from './api.js'
 export type {
   AdminConfig, AlgorithmName, BalancerConfig, Duration, EngineName, HealthCheckConfig, KeepAliveConfig,
   ListenAddress, LogConfig, LogLevel, NodeState, NodeUpdate, StickyConfig, TimeoutsConfig, UpstreamConfig,
