@@ -10,7 +10,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { TetherBalancerError } from '../errors.js'
-import { formatDuration, type FieldKind } from '../config/fields.js'
+import { formatDuration, type FieldKind, type FlagInfo } from '../config/fields.js'
 import { configSchema, upstreamFields } from '../config/schema.js'
 import { fieldsOf, type DeclaredField } from '../config/walk.js'
 
@@ -34,15 +34,18 @@ const COMMAND_FLAGS = [
 ] as const
 
 const FIELDS = fieldsOf(configSchema)
-const FLAGGED = FIELDS.filter((f) => f.info.flag !== undefined)
+/** The configuration fields that have a flag, in declaration order. */
+const FLAGGED: ReadonlyArray<{ readonly field: DeclaredField, readonly flag: FlagInfo }> =
+  FIELDS.flatMap((field) => field.info.flag === undefined ? [] : [{ field, flag: field.info.flag }])
+/** `--upstream`'s options: an upstream's fields other than its URL. */
 const UPSTREAM_OPTIONS = fieldsOf(upstreamFields).filter((f) => f.path[0] !== 'url')
 
 const OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntries([
   ...COMMAND_FLAGS.map((f) => [f.name, { type: 'arg' in f ? 'string' : 'boolean', ...('short' in f ? { short: f.short } : {}) }] as const),
-  ...FLAGGED.map(({ info: { flag } }) => [flag?.name, {
-    type: flag?.arg === undefined ? 'boolean' : 'string',
-    multiple: flag?.repeat === true,
-    ...(flag?.short === undefined ? {} : { short: flag.short })
+  ...FLAGGED.map(({ flag }) => [flag.name, {
+    type: flag.arg === undefined ? 'boolean' : 'string',
+    multiple: flag.repeat === true,
+    ...(flag.short === undefined ? {} : { short: flag.short })
   }] as const)
 ])
 
@@ -90,9 +93,7 @@ export const USAGE = [
   'A sticky-aware HTTP load balancer. Flags override the config file.',
   '',
   helpLine(flagSyntax('c', 'config FILE'), COMMAND_FLAGS[0].help),
-  ...FLAGGED.flatMap((f) => {
-    const flag = f.info.flag
-    if (flag === undefined) return []
+  ...FLAGGED.flatMap(({ field: f, flag }) => {
     const choices = f.choices === undefined ? '' : `: ${f.choices.join(' | ')}`
     const fallback = shownDefault(f)
     const extras = [fallback === '' ? '' : `default ${fallback}`, flag.env === undefined ? '' : `or ${flag.env}`].filter((x) => x !== '').join('; ')
@@ -200,9 +201,7 @@ export function parseFlags (argv: readonly string[], env: Readonly<Record<string
   }
 
   const overrides: Record<string, unknown> = {}
-  for (const f of FLAGGED) {
-    const flag = f.info.flag
-    if (flag === undefined) continue
+  for (const { field: f, flag } of FLAGGED) {
     const texts = given.get(flag.name)
     if (flag.arg === undefined) {
       if (on.has(flag.name)) setPath(overrides, f.path, flag.sets)
@@ -215,10 +214,9 @@ export function parseFlags (argv: readonly string[], env: Readonly<Record<string
     else setPath(overrides, f.path, valueOf(f.info.kind, texts[texts.length - 1] ?? '', what))
     for (const [key, value] of Object.entries(flag.alsoSets ?? {})) setPath(overrides, [...f.path.slice(0, -1), key], value)
   }
-  for (const f of FLAGGED) {
-    const name = f.info.flag?.env
-    const value = name === undefined ? undefined : env[name]
-    if (value === undefined || value === '' || given.has(f.info.flag?.name ?? '')) continue
+  for (const { field: f, flag } of FLAGGED) {
+    const value = flag.env === undefined ? undefined : env[flag.env]
+    if (value === undefined || value === '' || given.has(flag.name)) continue
     // TETHER_ADMIN_TOKEN alone cannot turn the admin API on: it needs --admin.
     if (sectionNeedsMore(f) && overrides[f.path[0] ?? ''] === undefined) continue
     setPath(overrides, f.path, value)

@@ -76,8 +76,9 @@ export function choice<const T extends readonly [string, ...string[]]> (values: 
   return v.pipe(v.picklist(values, `must be one of ${values.join(', ')}`), info('choice', d))
 }
 
-/** A non-empty string, optionally matching `pattern` (else `problem`). */
+/** A non-empty string, matching `pattern` (else `problem`) when one is given. */
 export function text (d: Described, pattern = /^/, problem = '') {
+  // Without a pattern, /^/ matches every string: `problem` is never shown.
   const empty = 'must be a non-empty string'
   return v.pipe(v.string(empty), v.minLength(1, empty), v.regex(pattern, problem), info('text', d))
 }

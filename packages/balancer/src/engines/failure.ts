@@ -7,13 +7,17 @@
 import type { ErrorCode } from '../errors.js'
 
 /**
- * Where an attempt failed, which decides whether it may be retried (example: `phase === 'connect'`
- * means nothing was sent):
+ * Where an attempt failed, which decides whether it may be retried:
  * - `connect`: no connection; nothing was sent. Safe to retry whatever the method.
  * - `request`: connected, maybe sent, no response byte yet. Retry only idempotent requests
  *   whose body was not consumed.
  * - `response`: failed after the response began. Never retried.
  * - `timeout`: the upstream did not answer within `timeouts.response`. Never retried.
+ *
+ * @example
+ * ```ts
+ * const nothingSent = (phase: FailurePhase): boolean => phase === 'connect'
+ * ```
  */
 export type FailurePhase = 'connect' | 'request' | 'response' | 'timeout'
 
