@@ -13,7 +13,7 @@ import { SessionState } from './session.js'
 import type { SessionOps } from './session.js'
 import { StickyCache } from './sticky-cache.js'
 import type { SessionChange, SessionStore, StoredSession } from './store.js'
-import { MemoryStore } from './stores/memory.js'
+import { MemoryStore } from './stores/memory/store.js'
 
 /** What an adapter knows about the incoming request. */
 export interface OpenRequest {

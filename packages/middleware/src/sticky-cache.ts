@@ -14,6 +14,8 @@
 import { BlockList, isIP } from 'node:net'
 import { tetherError } from './errors.js'
 import type { SessionRecord, StoredSession } from './store.js'
+import { writeFields } from './stores/kit/index.js'
+import type { FieldDelta } from './stores/kit/index.js'
 
 /** Options of the sticky near-cache (`SessionOptions.stickyCache`). */
 export interface StickyCacheOptions {
@@ -109,16 +111,14 @@ export class StickyCache {
    * if that is the version of the copy, applying the same delta yields the store's state.
    * Anything else means a write this process did not see, and the copy is dropped.
    */
-  applied (id: string, version: number, delta: { set: ReadonlyArray<readonly [string, string]>, del: readonly string[], counters: ReadonlyMap<string, number> }, expiresAt: number): void {
+  applied (id: string, version: number, delta: FieldDelta, expiresAt: number): void {
     const e = this.#entries.get(id)
     if (e === undefined) return
     if (e.version !== version - 1) {
       this.#entries.delete(id)
       return
     }
-    for (const [key, json] of delta.set) e.fields.set(key, json)
-    for (const key of delta.del) e.fields.delete(key)
-    for (const [key, value] of delta.counters) e.fields.set(key, String(value))
+    writeFields(e.fields, delta)
     e.version = version
     e.expiresAt = expiresAt
   }

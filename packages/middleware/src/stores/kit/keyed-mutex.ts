@@ -5,7 +5,7 @@
  * one request per session and process contends for the shared lock at a time: a release then
  * wakes one waiter per node rather than every waiting request (no thundering herd).
  */
-import { tetherError } from './errors.js'
+import { tetherError } from '../../errors.js'
 
 interface Waiter {
   grant: (release: () => void) => void

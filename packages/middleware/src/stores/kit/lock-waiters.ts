@@ -6,7 +6,7 @@
  * sleeps until a release is announced (Redis pub/sub, an inotify'd file) or until the holder's
  * lease runs out, never past the caller's wait. It never polls the store.
  */
-import { tetherError } from './errors.js'
+import { tetherError } from '../../errors.js'
 import { KeyedMutex } from './keyed-mutex.js'
 
 /** What one try at the store's lock found. */
