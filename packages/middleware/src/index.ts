@@ -22,7 +22,7 @@ export type { ExpressSessionOptions, ExpressSessionMiddleware } from './adapters
 export { SessionManager } from './core.js'
 export type { OpenRequest } from './core.js'
 export { TetherError, errorCodes, tetherError, storeUnavailable } from './errors.js'
-export type { ErrorCode } from './errors.js'
+export type { ErrorCode, ErrorDefinition } from './errors.js'
 export type { SessionData, Session, SessionApi, CounterKey } from './session.js'
 export type { SessionOptions, ConcurrencyMode, SessionLogger } from './options.js'
 export type { SessionStore, StoredSession, SessionRecord, LoadOptions, SessionChange, ApplyResult, LockOptions, SessionLock } from './store.js'
