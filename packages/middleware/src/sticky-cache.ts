@@ -32,8 +32,28 @@ export interface StickyCacheOptions {
 
 type Entry = SessionRecord & { cachedAt: number }
 
-/** How the balancer routed a request, as far as this process may believe it. */
-export type Route = 'sticky' | 'new' | 'moved' | 'untrusted'
+/**
+ * How the balancer routed a request, as far as this process may believe it: `sticky` (by its
+ * sticky cookie, to the node that holds the session), `new` (a first pick), `moved` (failover
+ * or maint: the session's node is gone), `untrusted` (not from a configured balancer).
+ *
+ * @example
+ * ```ts
+ * const hint: RouteHint = cache.route(req.socket.remoteAddress, req.headers['x-tether-route'], req.headers['x-tether-moved'])
+ * ```
+ */
+export type RouteHint = 'sticky' | 'new' | 'moved' | 'untrusted'
+
+/**
+ * @deprecated Renamed {@link RouteHint}, so that it is not mistaken for the balancer's `Route`
+ * (the values of the `x-tether-route` header). This alias goes in the next release.
+ *
+ * @example
+ * ```ts
+ * import type { RouteHint } from '@tether/middleware' // instead of Route
+ * ```
+ */
+export type Route = RouteHint
 
 /**
  * @example
@@ -75,7 +95,7 @@ export class StickyCache {
   get size (): number { return this.#entries.size }
 
   /** Classify a request from its peer address and the balancer's headers. */
-  route (peer: string | undefined, routeHeader: string | undefined, movedHeader: string | undefined): Route {
+  route (peer: string | undefined, routeHeader: string | undefined, movedHeader: string | undefined): RouteHint {
     if (peer === undefined || !this.#isTrusted(peer)) return 'untrusted'
     if (movedHeader === '1' || routeHeader === 'moved') return 'moved'
     return routeHeader === 'sticky' ? 'sticky' : 'new'
