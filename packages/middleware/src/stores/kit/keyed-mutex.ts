@@ -25,9 +25,6 @@ interface Slot { waiters: Waiter[] }
 export class KeyedMutex {
   readonly #slots = new Map<string, Slot>()
 
-  /** Number of keys currently held (for tests and metrics). */
-  get size (): number { return this.#slots.size }
-
   /** Resolve with a release function once `key` is ours; reject after `timeoutMs`. */
   acquire (key: string, timeoutMs: number): Promise<() => void> {
     const slot = this.#slots.get(key)
