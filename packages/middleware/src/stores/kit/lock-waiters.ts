@@ -1,5 +1,6 @@
 /**
- * The waiting half of a cross-process session lock, shared by the stores that have one.
+ * The waiting half of a cross-process session lock (StoreLocks is the whole), shared by the
+ * stores that have one.
  *
  * Only the first of a process's requests for a session contends in the store; the others queue
  * in process, FIFO (a {@link KeyedMutex}). The contender tries, and when the lock is held it
