@@ -8,7 +8,7 @@
  * event loop is held for microseconds, except when another process holds the write lock:
  * then SQLite's busy handler waits, up to `busyTimeout`.
  */
-import { tetherError, TetherError, storeUnavailable } from '../../errors.js'
+import { tetherError, storeUnavailable } from '../../errors.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
 import { addCounters, StoreLocks } from '../kit/index.js'
 import type { LockAttempt } from '../kit/index.js'
@@ -90,8 +90,8 @@ export class SqliteStore implements SessionStore {
     }
     this.#locks = new StoreLocks({
       attempt: (id, lease) => {
-        this.#open()
-        // Synchronous, so no release can slip in between the attempt and the wait after it.
+        // One short IMMEDIATE transaction; a release announced while it ran is not slept
+        // through (the waiters count announcements, see lock-waiters.ts).
         return this.#run(() => this.#tryLock(id, lease))
       },
       renew: (id, token, lease) => this.#sql.renewLock.run(Date.now() + lease, id, token, Date.now()).changes === 1,
@@ -236,7 +236,7 @@ export class SqliteStore implements SessionStore {
     try {
       return step()
     } catch (err) {
-      if (err instanceof TetherError) throw err
+      // A TetherError (a counter that is not one) passes through as it is.
       throw storeUnavailable(BACKEND, err)
     }
   }
