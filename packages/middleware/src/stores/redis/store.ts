@@ -76,20 +76,7 @@ export class RedisStore implements SessionStore {
     }
     this.#prefix = prefix
     this.#channel = `${prefix}unlock`
-    const commandTimeout = options.commandTimeout ?? 2000
-    if (options.client !== undefined) {
-      if (isIoredis(options.client)) this.#driver = new IoredisDriver(options.client)
-      else if (isNodeRedis(options.client)) this.#driver = new NodeRedisDriver(options.client, commandTimeout)
-      else throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'client' must be a node-redis v5 or an ioredis client")
-    } else if (typeof options.url === 'string') {
-      const driver = options.driver ?? 'node-redis'
-      if (driver === 'ioredis') this.#driver = new IoredisDriver({ url: options.url, commandTimeout, redisOptions: options.redisOptions, tls: options.tls })
-      else if (driver === 'node-redis') this.#driver = new NodeRedisDriver({ url: options.url, commandTimeout, tls: options.tls })
-      else throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'driver' must be 'node-redis' or 'ioredis'; got ${JSON.stringify(driver)}`)
-    } else {
-      throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs either a 'client' (node-redis or ioredis) or a 'url' (redis:// or rediss://)")
-    }
-    const driver = this.#driver
+    const driver = this.#driver = openDriver(options)
     const lockKey = (id: string): string => `${this.key(id)}:lock`
     this.#locks = new StoreLocks({
       attempt: async (id, lease) => {
@@ -214,6 +201,23 @@ export class RedisStore implements SessionStore {
       throw tetherError('TETHER_ERR_STORE_UNAVAILABLE', `session store (RedisStore, ${this.#driver.name}) unavailable: connection is ${down}`)
     }
   }
+}
+
+/** The driver for a client the app passes, or a new client (its library loaded now) from a URL. */
+function openDriver (options: RedisStoreOptions): RedisDriver {
+  const commandTimeout = options.commandTimeout ?? 2000
+  if (options.client !== undefined) {
+    if (isIoredis(options.client)) return new IoredisDriver(options.client)
+    if (isNodeRedis(options.client)) return new NodeRedisDriver(options.client, commandTimeout)
+    throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'client' must be a node-redis v5 or an ioredis client")
+  }
+  if (typeof options.url === 'string') {
+    const driver = options.driver ?? 'node-redis'
+    if (driver === 'ioredis') return new IoredisDriver({ url: options.url, commandTimeout, redisOptions: options.redisOptions, tls: options.tls })
+    if (driver === 'node-redis') return new NodeRedisDriver({ url: options.url, commandTimeout, tls: options.tls })
+    throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'driver' must be 'node-redis' or 'ioredis'; got ${JSON.stringify(driver)}`)
+  }
+  throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs either a 'client' (node-redis or ioredis) or a 'url' (redis:// or rediss://)")
 }
 
 /** An HGETALL reply as a flat [field, value, …] list, whatever the protocol version. */
