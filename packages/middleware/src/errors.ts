@@ -2,12 +2,102 @@
  * The one error registry of `@tether/middleware`.
  *
  * Every error a user can see has a stable `code` (part of the public API: renaming one is a
- * breaking change), an HTTP `statusCode` where one applies, and a message that says what to do.
- * `instanceof TetherError` works across duplicate installs of the package because the check
- * uses a `Symbol.for` marker rather than the class identity (as undici does).
+ * breaking change), the HTTP `status` the adapters answer with, a `message` that says what
+ * happened and a `fix` that says what to do. `docs/errors.md` lists the same table, checked by
+ * `test/errors.test.ts`. `instanceof TetherError` works across duplicate installs of the
+ * package because the check uses a `Symbol.for` marker rather than the class identity (as
+ * undici does).
  */
 
 const kTetherError = Symbol.for('tether.middleware.error')
+
+/**
+ * What the registry knows about one code.
+ *
+ * @example
+ * ```ts
+ * const def: ErrorDefinition = errorCodes.TETHER_ERR_STORE_UNAVAILABLE // { status: 503, message: …, fix: … }
+ * ```
+ */
+export interface ErrorDefinition {
+  /** The HTTP status the adapters answer with (every middleware error answers a request or fails start-up). */
+  readonly status: number | undefined
+  /** What happened. */
+  readonly message: string
+  /** What to do about it. */
+  readonly fix: string
+}
+
+/**
+ * Every code, its HTTP status, what it means and what to do. Adding a code here (and its row
+ * in docs/errors.md) is the whole job of adding one. Text may hold Markdown code spans: the
+ * docs table carries the same words.
+ */
+const registry = {
+  TETHER_ERR_INVALID_OPTION: {
+    status: 500,
+    message: 'An option passed at start-up is missing or has the wrong type or range; the message names the option.',
+    fix: 'Fix the option; the app does not start until then.'
+  },
+  TETHER_ERR_SECRET_TOO_SHORT: {
+    status: 500,
+    message: 'A cookie secret is shorter than 32 characters; refused at start-up.',
+    fix: 'Use a long random secret: `node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64url\'))"`.'
+  },
+  TETHER_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    message: 'The session store is down, unreachable or timed out (the command timeout bounds the wait). Nothing was read or written, and the request never continues with an empty session.',
+    fix: 'Retry later. Requests succeed again as soon as the store is back; no restart needed.'
+  },
+  TETHER_ERR_STORE_CORRUPT: {
+    status: 500,
+    message: 'The store returned session data that is not valid JSON or not a record Tether wrote.',
+    fix: 'Inspect the key named in the message.'
+  },
+  TETHER_ERR_SESSION_UNSERIALIZABLE: {
+    status: 500,
+    message: "A session value cannot be stored as JSON: a circular structure, a BigInt, a function or a symbol. Raised at save time; nothing of the request's change was written.",
+    fix: 'Store plain JSON data (convert a BigInt to a string; a Date becomes an ISO string).'
+  },
+  TETHER_ERR_RESERVED_KEY: {
+    status: 500,
+    message: 'A data key collides with a session method or property (`id`, `isNew`, `cookie`, `get`, `set`, `increment`, `regenerate`, `destroy`, `save`, `reload`, `touch`, `lock`, `toJSON`, `then`), is a symbol, or starts with a NUL character.',
+    fix: 'Use another key name, or `session.get()` and `session.set()` for odd names.'
+  },
+  TETHER_ERR_NOT_A_COUNTER: {
+    status: 500,
+    message: '`increment()` was used on a value that is not a safe integer, with a step that is not one, or its result would leave the safe integer range. Nothing of the change was written.',
+    fix: 'Increment integer keys only.'
+  },
+  TETHER_ERR_SESSION_GONE: {
+    status: 409,
+    message: 'An explicit `session.save()` found the session destroyed, expired or regenerated away by another request; nothing was written. (At the end of a request the same situation is not an error: the changes are dropped and the cookie is cleared.)',
+    fix: 'Treat the user as logged out.'
+  },
+  TETHER_ERR_LOCK_TIMEOUT: {
+    status: 503,
+    message: "Lock mode: the session's lock was not granted within `lock.wait`.",
+    fix: 'Retry; raise `lock.wait`, or keep locked sections short.'
+  },
+  TETHER_ERR_LOCK_LOST: {
+    status: 409,
+    message: "Lock mode: the request's lease ran out (the process stalled past `lock.lease`) and another request took the lock; the fencing token refused this request's write.",
+    fix: 'Raise `lock.lease`.'
+  },
+  TETHER_ERR_LOCK_UNSUPPORTED: {
+    status: 500,
+    message: 'Lock mode was asked of a store without `lock()`.',
+    fix: 'Use a store with locks (Memory, Redis, SQLite); `ConnectStore` has none.'
+  },
+  TETHER_ERR_DEPENDENCY_MISSING: {
+    status: 500,
+    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`) or `better-sqlite3` (SqliteStore). The message names it.",
+    fix: 'Install the package the message names: `npm install <package>` (for better-sqlite3 on npm 11, allow its install script with `allowScripts`).'
+  }
+} as const satisfies Record<string, ErrorDefinition>
+
+/** Union of every error code this package can throw. */
+export type ErrorCode = keyof typeof registry
 
 /**
  * Base class of every error this package throws.
@@ -22,14 +112,17 @@ const kTetherError = Symbol.for('tether.middleware.error')
 export class TetherError extends Error {
   /** Stable, documented code such as `TETHER_ERR_STORE_UNAVAILABLE`. */
   readonly code: ErrorCode
-  /** The HTTP status a framework adapter answers with; 500 for programmer errors. */
+  /** The HTTP status a framework adapter answers with (from the registry; every code has one). */
+  readonly status: number
+  /** The same as `status`, under the name Fastify's and Express's error handlers read. */
   readonly statusCode: number
 
   constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'TetherError'
     this.code = code
-    this.statusCode = registry[code].statusCode
+    this.status = registry[code].status
+    this.statusCode = this.status
   }
 
   get [kTetherError] (): true { return true }
@@ -39,39 +132,15 @@ export class TetherError extends Error {
   }
 }
 
-interface Definition { statusCode: number, summary: string }
-
 /**
- * Every code, its HTTP status and what it means. `docs/errors.md` and the registry test are
- * checked against this table, so adding a code here is the whole job of adding one.
- */
-const registry = {
-  TETHER_ERR_INVALID_OPTION: { statusCode: 500, summary: 'An option passed at start-up is missing or has the wrong type or range.' },
-  TETHER_ERR_SECRET_TOO_SHORT: { statusCode: 500, summary: 'A cookie secret is shorter than 32 characters; refused at start-up.' },
-  TETHER_ERR_STORE_UNAVAILABLE: { statusCode: 503, summary: 'The session store is down, unreachable or timed out. Nothing was read or written; retry later.' },
-  TETHER_ERR_STORE_CORRUPT: { statusCode: 500, summary: 'The store returned session data that is not valid JSON or not a valid record.' },
-  TETHER_ERR_SESSION_UNSERIALIZABLE: { statusCode: 500, summary: 'A session value cannot be stored as JSON (circular, BigInt, function, symbol). Nothing was written.' },
-  TETHER_ERR_RESERVED_KEY: { statusCode: 500, summary: 'A session key collides with a session method (save, id, …) or starts with a NUL character.' },
-  TETHER_ERR_NOT_A_COUNTER: { statusCode: 500, summary: 'increment() was used on a key whose value is not a safe integer, or with a step that is not one.' },
-  TETHER_ERR_SESSION_GONE: { statusCode: 409, summary: 'An explicit save() found the session destroyed, expired or regenerated away by another request; nothing was written.' },
-  TETHER_ERR_LOCK_TIMEOUT: { statusCode: 503, summary: 'The per-session lock was not granted within the configured wait.' },
-  TETHER_ERR_LOCK_LOST: { statusCode: 409, summary: "The request's lock lease expired and was taken over; its write was refused (fencing)." },
-  TETHER_ERR_LOCK_UNSUPPORTED: { statusCode: 500, summary: 'Lock mode was requested but the configured store has no lock().' },
-  TETHER_ERR_DEPENDENCY_MISSING: { statusCode: 500, summary: 'A store needs an optional peer dependency that is not installed or does not load (better-sqlite3 for SqliteStore); install it.' }
-} as const satisfies Record<string, Definition>
-
-/** Union of every error code this package can throw. */
-export type ErrorCode = keyof typeof registry
-
-/**
- * Read-only view of the registry: code → `{ statusCode, summary }`.
+ * Read-only view of the registry: code → `{ status, message, fix }`.
  *
  * @example
  * ```ts
- * errorCodes.TETHER_ERR_STORE_UNAVAILABLE.statusCode // 503
+ * errorCodes.TETHER_ERR_STORE_UNAVAILABLE.status // 503
  * ```
  */
-export const errorCodes: Readonly<Record<ErrorCode, Readonly<Definition>>> = Object.freeze(registry)
+export const errorCodes: Readonly<Record<ErrorCode, ErrorDefinition>> = Object.freeze(registry)
 
 /**
  * Build a {@link TetherError}. Internal helper kept public so stores written outside this

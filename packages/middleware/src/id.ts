@@ -12,7 +12,7 @@ let pool = randomBytes(POOL_SIZE)
 let offset = 0
 
 /** Length of every id this package issues. */
-export const ID_LENGTH = 32
+const ID_LENGTH = 32
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{32}$/
 

@@ -1,6 +1,11 @@
 /**
  * @tether/middleware: cluster-safe sessions for Fastify and Express.
  *
+ * The root export re-exports every subpath, for compatibility. The subpaths load only what
+ * they name: `@tether/middleware/fastify`, `/express`, `/memory`, `/redis`, `/sqlite`,
+ * `/connect`, `/errors`, `/store`. No entry point loads a client library on import; each
+ * store loads its own when it first needs it.
+ *
  * @example
  * ```ts
  * import Fastify from 'fastify'
@@ -12,24 +17,19 @@
  */
 export { fastifySession } from './adapters/fastify.js'
 export type { FastifySessionOptions, RouteSessionConfig } from './adapters/fastify.js'
-export { SessionManager } from './core.js'
-export type { OpenRequest } from './core.js'
+export { expressSession } from './adapters/express.js'
+export type { ExpressSessionOptions, ExpressSessionMiddleware } from './adapters/express.js'
+export { SessionManager } from './core/manager.js'
+export type { OpenRequest } from './core/manager.js'
 export { TetherError, errorCodes, tetherError, storeUnavailable } from './errors.js'
-export type { ErrorCode } from './errors.js'
-export { MemoryStore } from './stores/memory.js'
-export type { MemoryStoreOptions } from './stores/memory.js'
-export { RedisStore } from './stores/redis/store.js'
-export type { RedisStoreOptions } from './stores/redis/store.js'
-export { SqliteStore } from './stores/sqlite.js'
-export type { SqliteStoreOptions } from './stores/sqlite.js'
-export type { SessionData, Session, SessionApi, CounterKey } from './session.js'
+export type { ErrorCode, ErrorDefinition } from './errors.js'
+export type { SessionData, Session, SessionApi, CounterKey } from './session/types.js'
 export type { SessionOptions, ConcurrencyMode, SessionLogger } from './options.js'
 export type { SessionStore, StoredSession, SessionRecord, LoadOptions, SessionChange, ApplyResult, LockOptions, SessionLock } from './store.js'
 export { newId, isWellFormedId } from './id.js'
-export { expressSession } from './adapters/express.js'
-export type { ExpressSessionOptions, ExpressSessionMiddleware } from './adapters/express.js'
-export { ConnectStore } from './stores/connect.js'
-export type { ConnectStoreOptions, ConnectCompatibleStore, ConnectRecord } from './stores/connect.js'
 export { StickyCache } from './sticky-cache.js'
-export type { StickyCacheOptions, Route } from './sticky-cache.js'
-export type { NodeRedisClient } from './stores/redis/node-redis.js'
+export type { StickyCacheOptions, RouteHint, Route } from './sticky-cache.js'
+export * from './stores/memory/index.js'
+export * from './stores/redis/index.js'
+export * from './stores/sqlite/index.js'
+export * from './stores/connect/index.js'

@@ -14,6 +14,8 @@
 import { BlockList, isIP } from 'node:net'
 import { tetherError } from './errors.js'
 import type { SessionRecord, StoredSession } from './store.js'
+import { writeFields } from './stores/kit/index.js'
+import type { FieldDelta } from './stores/kit/index.js'
 
 /** Options of the sticky near-cache (`SessionOptions.stickyCache`). */
 export interface StickyCacheOptions {
@@ -30,8 +32,28 @@ export interface StickyCacheOptions {
 
 type Entry = SessionRecord & { cachedAt: number }
 
-/** How the balancer routed a request, as far as this process may believe it. */
-export type Route = 'sticky' | 'new' | 'moved' | 'untrusted'
+/**
+ * How the balancer routed a request, as far as this process may believe it: `sticky` (by its
+ * sticky cookie, to the node that holds the session), `new` (a first pick), `moved` (failover
+ * or maint: the session's node is gone), `untrusted` (not from a configured balancer).
+ *
+ * @example
+ * ```ts
+ * const hint: RouteHint = cache.route(req.socket.remoteAddress, req.headers['x-tether-route'], req.headers['x-tether-moved'])
+ * ```
+ */
+export type RouteHint = 'sticky' | 'new' | 'moved' | 'untrusted'
+
+/**
+ * @deprecated Renamed {@link RouteHint}, so that it is not mistaken for the balancer's `Route`
+ * (the values of the `x-tether-route` header). This alias goes in the next release.
+ *
+ * @example
+ * ```ts
+ * import type { RouteHint } from '@tether/middleware' // instead of Route
+ * ```
+ */
+export type Route = RouteHint
 
 /**
  * @example
@@ -73,7 +95,7 @@ export class StickyCache {
   get size (): number { return this.#entries.size }
 
   /** Classify a request from its peer address and the balancer's headers. */
-  route (peer: string | undefined, routeHeader: string | undefined, movedHeader: string | undefined): Route {
+  route (peer: string | undefined, routeHeader: string | undefined, movedHeader: string | undefined): RouteHint {
     if (peer === undefined || !this.#isTrusted(peer)) return 'untrusted'
     if (movedHeader === '1' || routeHeader === 'moved') return 'moved'
     return routeHeader === 'sticky' ? 'sticky' : 'new'
@@ -109,16 +131,14 @@ export class StickyCache {
    * if that is the version of the copy, applying the same delta yields the store's state.
    * Anything else means a write this process did not see, and the copy is dropped.
    */
-  applied (id: string, version: number, delta: { set: ReadonlyArray<readonly [string, string]>, del: readonly string[], counters: ReadonlyMap<string, number> }, expiresAt: number): void {
+  applied (id: string, version: number, delta: FieldDelta, expiresAt: number): void {
     const e = this.#entries.get(id)
     if (e === undefined) return
     if (e.version !== version - 1) {
       this.#entries.delete(id)
       return
     }
-    for (const [key, json] of delta.set) e.fields.set(key, json)
-    for (const key of delta.del) e.fields.delete(key)
-    for (const [key, value] of delta.counters) e.fields.set(key, String(value))
+    writeFields(e.fields, delta)
     e.version = version
     e.expiresAt = expiresAt
   }

@@ -4,7 +4,7 @@ import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryStore } from '../src/index.js'
 import type { FastifyInstance } from 'fastify'
-import { Jar, idOf, makeApp, sessionCookie } from './helpers.js'
+import { Jar, idOf, makeApp, sessionCookie } from './helpers/fastify-app.js'
 
 async function app (t: Parameters<typeof makeApp>[0], store: MemoryStore, lockWait = 20_000): Promise<FastifyInstance> {
   const a = await makeApp(t, { store, lock: { lease: 1000, wait: lockWait } })

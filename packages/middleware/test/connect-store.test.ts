@@ -5,7 +5,7 @@ import { RedisStore as ConnectRedis } from 'connect-redis'
 import { ConnectStore, newId } from '../src/index.js'
 import type { ConnectCompatibleStore } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
-import { create, storeConformance, update } from './store-conformance.js'
+import { create, storeConformance, update } from './helpers/store-conformance.js'
 
 // express-session is CommonJS; its MemoryStore is the reference callback-only store.
 const { MemoryStore: SessionMemoryStore } = createRequire(import.meta.url)('express-session') as { MemoryStore: new () => ConnectCompatibleStore }

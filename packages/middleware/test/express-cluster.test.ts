@@ -4,8 +4,8 @@
 import t from 'tap'
 import { newId } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
-import { Browser, idOf, sessionLines } from './express-client.js'
-import { spawnNode } from './express-spawn.js'
+import { Browser, idOf, sessionLines } from './helpers/express-client.js'
+import { spawnNode } from './helpers/spawn.js'
 
 const redis = await startRedis(t)
 const env = { REDIS_URL: redis.url, PREFIX: `cluster:${newId().slice(0, 6)}:` }

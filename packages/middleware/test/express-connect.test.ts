@@ -8,8 +8,8 @@ import { createClient } from 'redis'
 import { RedisStore as ConnectRedis } from 'connect-redis'
 import { ConnectStore, expressSession, fastifySession } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
-import { buildApp, listen, SECRET } from './express-app.js'
-import { Browser, idOf } from './express-client.js'
+import { buildApp, listen, SECRET } from './helpers/express-app.js'
+import { Browser, idOf } from './helpers/express-client.js'
 
 const redis = await startRedis(t)
 const client = createClient({ url: redis.url, disableOfflineQueue: true })

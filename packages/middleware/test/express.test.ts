@@ -9,11 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { RedisStore, newId } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
 import type { RedisServer } from '../../../test/helpers/redis.js'
-import { buildApp, flavours, listen, SECRET } from './express-app.js'
-import type { ExpressFactory } from './express-app.js'
-import { Browser, COOKIE, headersOf, idOf, sessionLines } from './express-client.js'
-import { spawnNode } from './express-spawn.js'
-import type { NodeProcess } from './express-spawn.js'
+import { buildApp, flavours, listen, SECRET } from './helpers/express-app.js'
+import type { ExpressFactory } from './helpers/express-app.js'
+import { Browser, COOKIE, headersOf, idOf, sessionLines } from './helpers/express-client.js'
+import { spawnNode } from './helpers/spawn.js'
+import type { NodeProcess } from './helpers/spawn.js'
 
 interface Ctx {
   readonly flavour: string

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { RedisStore } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
 import { waitFor } from '../../../test/helpers/net.js'
-import { Jar, makeApp } from './helpers.js'
+import { Jar, makeApp } from './helpers/fastify-app.js'
 
 t.test('store down: fast 503 with a code, never an empty session; back up: works without restart', async (t) => {
   const redis = await startRedis(t)

@@ -4,7 +4,8 @@ import Fastify from 'fastify'
 import { Signer } from '@fastify/cookie'
 import { fastifySession, MemoryStore, newId } from '../src/index.js'
 import type { SessionStore } from '../src/index.js'
-import { Jar, makeApp, OLD_SECRET, RecordingStore, SECRET, idOf, sessionCookie, sessionCookieLine } from './helpers.js'
+import { Jar, makeApp, OLD_SECRET, SECRET, idOf, sessionCookie, sessionCookieLine } from './helpers/fastify-app.js'
+import { RecordingStore } from './helpers/recording-store.js'
 
 t.test('a session nobody writes stores nothing and sends no cookie', async (t) => {
   const store = new RecordingStore()

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryStore, newId } from '../src/index.js'
-import { create, storeConformance } from './store-conformance.js'
+import { create, storeConformance } from './helpers/store-conformance.js'
 
 storeConformance(t, 'MemoryStore', async (t) => {
   const store = new MemoryStore()

@@ -5,7 +5,7 @@ import { createCluster } from '@redis/client'
 import { RedisStore, newId } from '../src/index.js'
 import type { NodeRedisClient } from '../src/index.js'
 import { startRedisCluster } from '../../../test/helpers/redis-cluster.js'
-import { storeConformance } from './store-conformance.js'
+import { storeConformance } from './helpers/store-conformance.js'
 
 const cluster = await startRedisCluster(t)
 

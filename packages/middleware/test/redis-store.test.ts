@@ -5,7 +5,7 @@ import { RedisStore, newId } from '../src/index.js'
 import type { NodeRedisClient } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
 import { startRedisTls } from '../../../test/helpers/redis-tls.js'
-import { create, storeConformance, update } from './store-conformance.js'
+import { create, storeConformance, update } from './helpers/store-conformance.js'
 
 const redis = await startRedis(t)
 

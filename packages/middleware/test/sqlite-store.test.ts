@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { Test } from 'tap'
 import { SqliteStore, newId } from '../src/index.js'
-import { create, storeConformance, update } from './store-conformance.js'
+import { create, storeConformance, update } from './helpers/store-conformance.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tether-sqlite-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -42,7 +42,7 @@ interface Worker {
   kill (): Promise<void>
 }
 
-const workerPath = fileURLToPath(new URL('./sqlite-worker.mjs', import.meta.url))
+const workerPath = fileURLToPath(new URL('./fixtures/sqlite-worker.mjs', import.meta.url))
 
 async function worker (t: Test, op: string, id: string, n = 1): Promise<Worker> {
   const child: ChildProcess = spawn(process.execPath, [workerPath, dbPath, op, id, String(n)], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] })

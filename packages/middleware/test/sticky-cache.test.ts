@@ -4,7 +4,8 @@ import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryStore, StickyCache } from '../src/index.js'
 import type { FastifyInstance } from 'fastify'
-import { RecordingStore, makeApp, sessionCookie } from './helpers.js'
+import { makeApp, sessionCookie } from './helpers/fastify-app.js'
+import { RecordingStore } from './helpers/recording-store.js'
 
 const BALANCER = '127.0.0.1'
 const sticky = { 'x-tether-route': 'sticky' }

@@ -5,10 +5,11 @@
  * hold-output.ts); a failed load or save reaches Express's error handling through `next(err)`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { SessionManager } from '../core.js'
+import { SessionManager } from '../core/manager.js'
 import { TetherError } from '../errors.js'
 import type { SessionLogger, SessionOptions } from '../options.js'
-import type { Session, SessionState } from '../session.js'
+import type { Session } from '../session/types.js'
+import type { SessionState } from '../session/state.js'
 import { holdOutput } from './hold-output.js'
 import type { OutputTask } from './hold-output.js'
 

@@ -5,9 +5,10 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { SessionManager } from '../core.js'
+import { SessionManager } from '../core/manager.js'
 import type { SessionOptions } from '../options.js'
-import type { Session, SessionState } from '../session.js'
+import type { Session } from '../session/types.js'
+import type { SessionState } from '../session/state.js'
 
 /** Per-route session settings, under a route's `config.session`. */
 export interface RouteSessionConfig {

@@ -4,8 +4,9 @@
  *
  * Two drivers implement it. node-redis (`@redis/client`) is the default: on this project's
  * benchmark machine it spends about 2 µs of CPU per command against ioredis's 7 µs
- * (`docs/benchmarks.md`). ioredis, the design card's client, stays fully supported: pass an
- * ioredis client, or `driver: 'ioredis'` with a URL.
+ * (`docs/benchmarks.md`). ioredis stays fully supported, for apps that already run it (its
+ * Sentinel and Cluster clients included): pass an ioredis client, or `driver: 'ioredis'` with
+ * a URL. Each driver loads its library only when it creates a client.
  */
 import { createHash } from 'node:crypto'
 

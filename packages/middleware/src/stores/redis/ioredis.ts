@@ -1,10 +1,11 @@
 /**
- * The ioredis driver: the design card's client, selectable with `driver: 'ioredis'` or by
- * passing an ioredis client (standalone, Sentinel or Cluster).
+ * The ioredis driver, selectable with `driver: 'ioredis'` or by passing an ioredis client
+ * (standalone, Sentinel or Cluster). ioredis is an optional peer dependency: it is loaded
+ * only when this driver creates a client from a URL (a client you pass brings its own).
  */
-import { Redis } from 'ioredis'
 import type { ConnectionOptions } from 'node:tls'
-import type { Cluster, RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { requirePeer } from '../kit/index.js'
 import { isNoScript } from './driver.js'
 import type { LuaScript, RedisDriver } from './driver.js'
 
@@ -39,6 +40,7 @@ export class IoredisDriver implements RedisDriver {
       this.#client = source
       this.#owned = false
     } else {
+      const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', "RedisStore (driver: 'ioredis')")
       this.#client = new Redis(source.url, {
         commandTimeout: source.commandTimeout,
         connectTimeout: 2000,

@@ -1,9 +1,11 @@
 /**
  * The node-redis (`@redis/client`) driver, RedisStore's default. Commands go through
  * `sendCommand` with raw arguments: no reply transforms, no per-command wrappers.
+ * `@redis/client` is an optional peer dependency: it is loaded only when this driver creates
+ * a client from a URL (a client you pass brings its own).
  */
 import type { ConnectionOptions } from 'node:tls'
-import { createClient } from '@redis/client'
+import { requirePeer } from '../kit/index.js'
 import { isNoScript } from './driver.js'
 import type { LuaScript, RedisDriver } from './driver.js'
 
@@ -62,6 +64,7 @@ export class NodeRedisDriver implements RedisDriver {
       this.#everReady = source.isReady
     } else {
       const socket = { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 1000) }
+      const { createClient } = requirePeer<typeof import('@redis/client')>('@redis/client', 'RedisStore')
       this.#client = createClient({
         url: source.url,
         socket: source.tls === undefined ? socket : { ...socket, ...source.tls, tls: true }

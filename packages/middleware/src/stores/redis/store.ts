@@ -7,8 +7,8 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { storeUnavailable, tetherError } from '../../errors.js'
-import { LockWaiters } from '../../lock-waiters.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
+import { StoreLocks } from '../kit/index.js'
 import type { RedisDriver } from './driver.js'
 import { IoredisDriver, isIoredis } from './ioredis.js'
 import { NodeRedisDriver, isNodeRedis } from './node-redis.js'
@@ -26,8 +26,9 @@ export interface RedisStoreOptions {
   /** `redis://[user:password@]host:port/db`, or `rediss://` for TLS. The store owns this client. */
   url?: string
   /**
-   * Which client to create from `url`. Default `'node-redis'`, which measured about 3× less CPU
-   * per command than ioredis here; `'ioredis'` is the design card's client and fully supported.
+   * Which client to create from `url` (each is an optional peer dependency: install the one you
+   * pick). Default `'node-redis'` (`@redis/client`), which measured about 3× less CPU per
+   * command than ioredis here; `'ioredis'` is fully supported, for apps that already run it.
    */
   driver?: 'node-redis' | 'ioredis'
   /** Extra ioredis options, for `driver: 'ioredis'` with `url`. */
@@ -65,7 +66,7 @@ export class RedisStore implements SessionStore {
   readonly #driver: RedisDriver
   readonly #prefix: string
   readonly #channel: string
-  readonly #waiters = new LockWaiters()
+  readonly #locks: StoreLocks
   #subscribed: Promise<void> | undefined
 
   constructor (options: RedisStoreOptions) {
@@ -75,19 +76,22 @@ export class RedisStore implements SessionStore {
     }
     this.#prefix = prefix
     this.#channel = `${prefix}unlock`
-    const commandTimeout = options.commandTimeout ?? 2000
-    if (options.client !== undefined) {
-      if (isIoredis(options.client)) this.#driver = new IoredisDriver(options.client)
-      else if (isNodeRedis(options.client)) this.#driver = new NodeRedisDriver(options.client, commandTimeout)
-      else throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'client' must be a node-redis v5 or an ioredis client")
-    } else if (typeof options.url === 'string') {
-      const driver = options.driver ?? 'node-redis'
-      if (driver === 'ioredis') this.#driver = new IoredisDriver({ url: options.url, commandTimeout, redisOptions: options.redisOptions, tls: options.tls })
-      else if (driver === 'node-redis') this.#driver = new NodeRedisDriver({ url: options.url, commandTimeout, tls: options.tls })
-      else throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'driver' must be 'node-redis' or 'ioredis'; got ${JSON.stringify(driver)}`)
-    } else {
-      throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs either a 'client' (node-redis or ioredis) or a 'url' (redis:// or rediss://)")
-    }
+    const driver = this.#driver = openDriver(options)
+    const lockKey = (id: string): string => `${this.key(id)}:lock`
+    this.#locks = new StoreLocks({
+      attempt: async (id, lease) => {
+        const [token, pttl] = (await driver.evalScript(LOCK, [this.key(id), lockKey(id)], [lease]) as number[]).map(Number) as [number, number]
+        return token === -1 ? 'missing' : token > 0 ? { token } : { retryIn: pttl }
+      },
+      renew: async (id, token, lease) => Number(await driver.evalScript(RENEW, [lockKey(id)], [token, lease])) === 1,
+      release: async (id, token) => {
+        try {
+          await driver.evalScript(UNLOCK, [lockKey(id)], [token, this.#channel, id])
+        } catch (err) {
+          throw storeUnavailable('RedisStore', err)
+        }
+      }
+    })
   }
 
   /** Which client library this store talks through: `node-redis` or `ioredis`. */
@@ -174,57 +178,16 @@ export class RedisStore implements SessionStore {
   async lock (id: string, options: LockOptions): Promise<SessionLock | undefined> {
     this.#ready()
     await this.#subscribe()
-    const hash = this.key(id)
-    const lockKey = `${hash}:lock`
-    return await this.#waiters.acquire(id, options.wait, async () => {
-      const [token, pttl] = (await this.#driver.evalScript(LOCK, [hash, lockKey], [options.lease]) as number[]).map(Number) as [number, number]
-      return token === -1 ? 'missing' : token > 0 ? { token } : { retryIn: pttl }
-    }, (token, leave) => this.#held(id, lockKey, token, options, leave))
+    return await this.#locks.lock(id, options)
   }
 
   async close (): Promise<void> {
+    this.#locks.close()
     await this.#driver.close()
   }
 
-  #held (id: string, lockKey: string, token: number, options: LockOptions, leave: () => void): SessionLock {
-    // Once the lease is known lost, this process's next waiter may contend: the local gate must
-    // not outlive the Redis lock it stands for.
-    let renewer: NodeJS.Timeout | undefined
-    let expiry: NodeJS.Timeout | undefined
-    if (options.renew !== false) {
-      renewer = setInterval(() => {
-        this.#driver.evalScript(RENEW, [lockKey], [token, options.lease]).then((ok) => {
-          // Lost (expired while the process stalled): stop renewing; the fence refuses our write.
-          if (Number(ok) !== 1) { clearInterval(renewer); leave() }
-        }, () => {})
-      }, Math.max(10, Math.floor(options.lease / 3)))
-      renewer.unref()
-    } else {
-      expiry = setTimeout(leave, options.lease)
-      expiry.unref()
-    }
-    let released: Promise<void> | undefined
-    return {
-      token,
-      release: () => {
-        released ??= (async () => {
-          clearInterval(renewer)
-          clearTimeout(expiry)
-          try {
-            await this.#driver.evalScript(UNLOCK, [lockKey], [token, this.#channel, id])
-          } catch (err) {
-            throw storeUnavailable('RedisStore', err)
-          } finally {
-            leave()
-          }
-        })()
-        return released
-      }
-    }
-  }
-
   async #subscribe (): Promise<void> {
-    this.#subscribed ??= this.#driver.subscribe(this.#channel, (id) => { this.#waiters.released(id) }).catch((err: unknown) => {
+    this.#subscribed ??= this.#driver.subscribe(this.#channel, (id) => { this.#locks.released(id) }).catch((err: unknown) => {
       this.#subscribed = undefined
       throw storeUnavailable('RedisStore', err)
     })
@@ -238,6 +201,23 @@ export class RedisStore implements SessionStore {
       throw tetherError('TETHER_ERR_STORE_UNAVAILABLE', `session store (RedisStore, ${this.#driver.name}) unavailable: connection is ${down}`)
     }
   }
+}
+
+/** The driver for a client the app passes, or a new client (its library loaded now) from a URL. */
+function openDriver (options: RedisStoreOptions): RedisDriver {
+  const commandTimeout = options.commandTimeout ?? 2000
+  if (options.client !== undefined) {
+    if (isIoredis(options.client)) return new IoredisDriver(options.client)
+    if (isNodeRedis(options.client)) return new NodeRedisDriver(options.client, commandTimeout)
+    throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'client' must be a node-redis v5 or an ioredis client")
+  }
+  if (typeof options.url === 'string') {
+    const driver = options.driver ?? 'node-redis'
+    if (driver === 'ioredis') return new IoredisDriver({ url: options.url, commandTimeout, redisOptions: options.redisOptions, tls: options.tls })
+    if (driver === 'node-redis') return new NodeRedisDriver({ url: options.url, commandTimeout, tls: options.tls })
+    throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'driver' must be 'node-redis' or 'ioredis'; got ${JSON.stringify(driver)}`)
+  }
+  throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs either a 'client' (node-redis or ioredis) or a 'url' (redis:// or rediss://)")
 }
 
 /** An HGETALL reply as a flat [field, value, …] list, whatever the protocol version. */

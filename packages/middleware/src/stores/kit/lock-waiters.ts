@@ -1,12 +1,13 @@
 /**
- * The waiting half of a cross-process session lock, shared by the stores that have one.
+ * The waiting half of a cross-process session lock (StoreLocks is the whole), shared by the
+ * stores that have one.
  *
  * Only the first of a process's requests for a session contends in the store; the others queue
  * in process, FIFO (a {@link KeyedMutex}). The contender tries, and when the lock is held it
  * sleeps until a release is announced (Redis pub/sub, an inotify'd file) or until the holder's
  * lease runs out, never past the caller's wait. It never polls the store.
  */
-import { tetherError } from './errors.js'
+import { tetherError } from '../../errors.js'
 import { KeyedMutex } from './keyed-mutex.js'
 
 /** What one try at the store's lock found. */

@@ -1,18 +1,17 @@
 /**
- * Test helpers for the middleware package: an app factory for `fastify.inject`, a cookie jar,
- * and a store wrapper that records calls (a spy around a real store, not a fake: every call
- * still reaches the store).
+ * The Fastify side of the middleware tests: an app factory for `fastify.inject`, the session
+ * cookie of a response, and a browser-like cookie jar.
  */
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
-import { fastifySession, MemoryStore } from '../src/index.js'
-import type { SessionOptions, SessionStore } from '../src/index.js'
+import { fastifySession } from '../../src/index.js'
+import type { SessionOptions } from '../../src/index.js'
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 export const OLD_SECRET = 'old-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 
-declare module '../src/index.js' {
+declare module '../../src/index.js' {
   interface SessionData {
     visits: number
     user: string
@@ -64,19 +63,4 @@ export class Jar {
     }
     return res
   }
-}
-
-export interface Call { op: string, id: string, arg?: unknown }
-
-/** Records every store call, then forwards it to the wrapped store. */
-export class RecordingStore implements SessionStore {
-  readonly calls: Call[] = []
-  constructor (readonly inner: SessionStore = new MemoryStore()) {}
-  ops (op: string): Call[] { return this.calls.filter((c) => c.op === op) }
-  load: SessionStore['load'] = async (id, o) => { this.calls.push({ op: 'load', id, arg: o }); return await this.inner.load(id, o) }
-  apply: SessionStore['apply'] = async (id, c) => { this.calls.push({ op: 'apply', id, arg: c }); return await this.inner.apply(id, c) }
-  destroy: SessionStore['destroy'] = async (id) => { this.calls.push({ op: 'destroy', id }); await this.inner.destroy(id) }
-  touch: SessionStore['touch'] = async (id, ttl, now) => { this.calls.push({ op: 'touch', id, arg: ttl }); return await this.inner.touch(id, ttl, now) }
-  lock: NonNullable<SessionStore['lock']> = async (id, o) => { this.calls.push({ op: 'lock', id, arg: o }); return await this.inner.lock!(id, o) }
-  close = async (): Promise<void> => { await this.inner.close?.() }
 }

@@ -7,8 +7,9 @@
  * trips), and of two writes to one session that overlap, the last one wins. There is no lock
  * and no fencing. See docs/stores.md for what that costs and which conformance cases it skips.
  */
-import { storeUnavailable, tetherError, TetherError } from '../errors.js'
-import type { ApplyResult, LoadOptions, SessionChange, SessionStore, StoredSession } from '../store.js'
+import { storeUnavailable, tetherError, TetherError } from '../../errors.js'
+import type { ApplyResult, LoadOptions, SessionChange, SessionStore, StoredSession } from '../../store.js'
+import { applyToFields } from '../kit/index.js'
 
 type Callback = (err?: unknown, value?: unknown) => void
 
@@ -160,12 +161,7 @@ export class ConnectStore implements SessionStore {
     // This store grants no locks, so no fencing token can be current.
     if (change.fence !== undefined) return { ok: false, reason: 'fenced' }
     const fields = new Map(base.fields)
-    // Every increment is checked before anything is written: the change applies whole or not at all.
-    const counters = new Map<string, number>()
-    for (const [key, by] of change.incr) counters.set(key, (counters.get(key) ?? parseCounter(fields.get(key), key)) + by)
-    for (const [key, json] of change.set) fields.set(key, json)
-    for (const key of change.del) fields.delete(key)
-    for (const [key, value] of counters) fields.set(key, String(value))
+    const counters = applyToFields(fields, change)
     const version = base.version + 1
     const deadline = Math.min(change.now + change.ttl, base.absoluteExpiry)
     const record: ConnectRecord = {
@@ -260,11 +256,4 @@ function parseRecord (raw: unknown): Loaded | undefined {
 
 function isTime (value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)
-}
-
-function parseCounter (json: string | undefined, key: string): number {
-  if (json === undefined) return 0
-  const n = Number(json)
-  if (!/^-?\d+$/.test(json) || !Number.isSafeInteger(n)) throw tetherError('TETHER_ERR_NOT_A_COUNTER', `increment('${key}'): the stored value is not an integer`)
-  return n
 }

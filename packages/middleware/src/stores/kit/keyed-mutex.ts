@@ -1,11 +1,12 @@
 /**
  * A FIFO mutex per key with bounded waits, in process.
  *
- * MemoryStore uses it as its session lock; RedisStore puts it in front of Redis so that only
- * one request per session and process contends for the shared lock at a time: a release then
- * wakes one waiter per node rather than every waiting request (no thundering herd).
+ * MemoryStore uses it as its session lock; LockWaiters puts it in front of a shared store's
+ * lock (Redis, SQLite) so that only one request per session and process contends for it at a
+ * time: a release then wakes one waiter per process rather than every waiting request (no
+ * thundering herd).
  */
-import { tetherError } from './errors.js'
+import { tetherError } from '../../errors.js'
 
 interface Waiter {
   grant: (release: () => void) => void
@@ -24,9 +25,6 @@ interface Slot { waiters: Waiter[] }
  */
 export class KeyedMutex {
   readonly #slots = new Map<string, Slot>()
-
-  /** Number of keys currently held (for tests and metrics). */
-  get size (): number { return this.#slots.size }
 
   /** Resolve with a release function once `key` is ours; reject after `timeoutMs`. */
   acquire (key: string, timeoutMs: number): Promise<() => void> {

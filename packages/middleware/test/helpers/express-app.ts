@@ -10,10 +10,10 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type createExpress from 'express'
 import express4 from 'express4'
 import express5 from 'express'
-import { expressSession } from '../src/index.js'
-import type { ExpressSessionOptions } from '../src/index.js'
+import { expressSession } from '../../src/index.js'
+import type { ExpressSessionOptions } from '../../src/index.js'
 
-declare module '../src/index.js' {
+declare module '../../src/index.js' {
   interface SessionData {
     n: number
     user: string

@@ -1,7 +1,7 @@
 /** A browser-like client for the Express tests: real HTTP, one cookie jar for the session. */
 import http from 'node:http'
-import { request } from '../../../test/helpers/net.js'
-import type { Reply } from '../../../test/helpers/net.js'
+import { request } from '../../../../test/helpers/net.js'
+import type { Reply } from '../../../../test/helpers/net.js'
 
 export const COOKIE = 'tether.sid'
 

@@ -3,9 +3,9 @@
  * and expiring (lazily on access, plus a periodic sweep), so it cannot grow without limit.
  * Not shared between processes: use RedisStore or SqliteStore for a cluster.
  */
-import { tetherError } from '../errors.js'
-import { KeyedMutex } from '../keyed-mutex.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../store.js'
+import { tetherError } from '../../errors.js'
+import { applyToFields, KeyedMutex } from '../kit/index.js'
+import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../../store.js'
 
 type Entry = SessionRecord
 
@@ -72,15 +72,8 @@ export class MemoryStore implements SessionStore {
       return { ok: false, reason: 'gone' }
     }
     if (change.fence !== undefined && this.#held.get(id)?.token !== change.fence) return { ok: false, reason: 'fenced' }
-    // Validate every increment before touching anything: the change applies whole or not at all.
-    const counters = new Map<string, number>()
-    for (const [key, by] of change.incr) {
-      const current = counters.get(key) ?? parseCounter(entry.fields.get(key), key)
-      counters.set(key, current + by)
-    }
-    for (const [key, json] of change.set) entry.fields.set(key, json)
-    for (const key of change.del) entry.fields.delete(key)
-    for (const [key, value] of counters) entry.fields.set(key, String(value))
+    // Whole or not at all: a counter that is not an integer throws before anything is written.
+    const counters = applyToFields(entry.fields, change)
     entry.version++
     entry.expiresAt = Math.min(change.now + change.ttl, entry.absoluteExpiry)
     this.#entries.delete(id)
@@ -157,11 +150,4 @@ export class MemoryStore implements SessionStore {
       if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#entries.delete(id)
     }
   }
-}
-
-function parseCounter (json: string | undefined, key: string): number {
-  if (json === undefined) return 0
-  const n = Number(json)
-  if (!/^-?\d+$/.test(json) || !Number.isSafeInteger(n)) throw tetherError('TETHER_ERR_NOT_A_COUNTER', `increment('${key}'): the stored value is not an integer`)
-  return n
 }

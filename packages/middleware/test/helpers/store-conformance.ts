@@ -9,8 +9,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
-import { newId } from '../src/index.js'
-import type { SessionChange, SessionStore } from '../src/index.js'
+import { newId } from '../../src/index.js'
+import type { SessionChange, SessionStore } from '../../src/index.js'
 
 export type ConformanceCase =
   | 'basics' | 'create-once' | 'no-resurrection' | 'partial-writes' | 'two-writers' | 'increments'

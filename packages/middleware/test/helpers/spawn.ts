@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { childEnv } from '../../../test/helpers/net.js'
+import { childEnv } from '../../../../test/helpers/net.js'
 
 export interface NodeProcess {
   readonly url: string
@@ -19,7 +19,7 @@ const loader = `--import=${import.meta.resolve('@tapjs/typescript/import')}`
 
 /** Spawn `fixtures/<name>.ts` with `env`; resolves once it prints `listening <port>`. */
 export async function spawnNode (t: Teardownable, name: string, env: Record<string, string>): Promise<NodeProcess> {
-  const script = fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url))
+  const script = fileURLToPath(new URL(`../fixtures/${name}.ts`, import.meta.url))
   const child = spawn(process.execPath, [loader, '--enable-source-maps', script], {
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe']

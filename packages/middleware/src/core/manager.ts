@@ -1,19 +1,20 @@
 /**
  * The framework-agnostic session core. Adapters call `open()` when a request arrives and
- * `finish()` before its response headers go out; everything between (loading, change
- * tracking, saving, locking, cookies) lives here, so Fastify and Express behave identically.
+ * `finish()` before its response headers go out; everything between (loading, locking, the
+ * session methods, cookies) lives here, so Fastify and Express behave identically. The write
+ * path (what a request changed, one apply, its outcome) is write.ts.
  */
-import { encodeValue } from './codec.js'
-import { CookieJar } from './cookie.js'
-import { storeUnavailable, tetherError, TetherError } from './errors.js'
-import { newId } from './id.js'
-import { resolveOptions } from './options.js'
-import type { ResolvedOptions, SessionLogger, SessionOptions } from './options.js'
-import { SessionState } from './session.js'
-import type { SessionOps } from './session.js'
-import { StickyCache } from './sticky-cache.js'
-import type { SessionChange, SessionStore, StoredSession } from './store.js'
-import { MemoryStore } from './stores/memory.js'
+import { CookieJar } from '../cookie.js'
+import { storeUnavailable, tetherError, TetherError } from '../errors.js'
+import { resolveOptions } from '../options.js'
+import type { ResolvedOptions, SessionLogger, SessionOptions } from '../options.js'
+import { SessionState } from '../session/state.js'
+import type { SessionOps } from '../session/state.js'
+import { StickyCache } from '../sticky-cache.js'
+import type { SessionLock, SessionStore, StoredSession } from '../store.js'
+import { MemoryStore } from '../stores/memory/index.js'
+import { idleTtl, writeChange } from './write.js'
+import type { WriteContext } from './write.js'
 
 /** What an adapter knows about the incoming request. */
 export interface OpenRequest {
@@ -43,7 +44,7 @@ export interface OpenRequest {
  * const setCookie = await manager.finish(state)   // write, then send headers
  * ```
  */
-export class SessionManager implements SessionOps {
+export class SessionManager implements SessionOps, WriteContext {
   readonly options: ResolvedOptions
   readonly store: SessionStore
   readonly jar: CookieJar
@@ -51,11 +52,14 @@ export class SessionManager implements SessionOps {
   readonly ownsStore: boolean
   /** The sticky near-cache, when enabled. */
   readonly stickyCache: StickyCache | undefined
+  /** The store's name, for error messages. */
+  readonly backend: string
 
   constructor (options: SessionOptions) {
     this.options = resolveOptions(options)
     this.ownsStore = options.store === undefined
     this.store = options.store ?? new MemoryStore()
+    this.backend = this.store.constructor.name
     if (this.options.mode === 'lock' && typeof this.store.lock !== 'function') {
       throw tetherError('TETHER_ERR_LOCK_UNSUPPORTED', `session option 'mode' is 'lock' but ${this.store.constructor.name} has no lock()`)
     }
@@ -118,7 +122,7 @@ export class SessionManager implements SessionOps {
     if (state.finished) return undefined
     state.finished = true
     try {
-      await this.#flush(state, false)
+      await writeChange(this, state, false)
     } finally {
       await this.release(state)
     }
@@ -144,13 +148,8 @@ export class SessionManager implements SessionOps {
     }
   }
 
-  id (state: SessionState): string {
-    if (state.id === undefined) state.id = newId()
-    return state.id
-  }
-
   async save (state: SessionState): Promise<void> {
-    await this.#flush(state, true)
+    await writeChange(this, state, true)
   }
 
   async reload (state: SessionState): Promise<void> {
@@ -163,7 +162,7 @@ export class SessionManager implements SessionOps {
   async destroy (state: SessionState): Promise<void> {
     if (!state.isNew && state.id !== undefined) {
       this.stickyCache?.delete(state.id)
-      try { await this.store.destroy(state.id) } catch (err) { throw storeUnavailable(this.#backend, err) }
+      try { await this.store.destroy(state.id) } catch (err) { throw storeUnavailable(this.backend, err) }
     }
     await this.release(state)
     state.reset()
@@ -175,29 +174,20 @@ export class SessionManager implements SessionOps {
       this.stickyCache?.delete(state.id)
       // The old id dies first: a request still in flight under it can no longer write (its
       // apply finds the session gone), which is what makes regenerate safe against fixation.
-      try { await this.store.destroy(state.id) } catch (err) { throw storeUnavailable(this.#backend, err) }
+      try { await this.store.destroy(state.id) } catch (err) { throw storeUnavailable(this.backend, err) }
     }
     await this.release(state)
-    if (keepData) {
-      state.decodeAll()
-      const data = state.data
-      state.reset()
-      state.data = data
-      for (const key of Object.keys(data)) state.pending.set(key, { kind: 'set' })
-    } else {
-      state.reset()
-    }
-    state.id = newId()
+    state.restart(keepData)
   }
 
   async touch (state: SessionState): Promise<void> {
     if (state.isNew || state.id === undefined) return
     const now = Date.now()
-    const ttl = this.#ttl(state, now)
+    const ttl = idleTtl(state, this.options, now)
     let alive: boolean
     try {
       alive = await this.store.touch(state.id, ttl, now)
-    } catch (err) { throw storeUnavailable(this.#backend, err) }
+    } catch (err) { throw storeUnavailable(this.backend, err) }
     if (!alive) {
       this.stickyCache?.delete(state.id)
       state.reset()
@@ -210,7 +200,7 @@ export class SessionManager implements SessionOps {
   async lock (state: SessionState): Promise<void> {
     if (state.lockHandle !== undefined || state.isNew || state.id === undefined) return
     if (typeof this.store.lock !== 'function') {
-      throw tetherError('TETHER_ERR_LOCK_UNSUPPORTED', `session.lock(): ${this.#backend} has no lock()`)
+      throw tetherError('TETHER_ERR_LOCK_UNSUPPORTED', `session.lock(): ${this.backend} has no lock()`)
     }
     state.lockHandle = await this.#lock(state.id)
     await this.reload(state)
@@ -222,21 +212,13 @@ export class SessionManager implements SessionOps {
     if (this.ownsStore) await this.store.close?.()
   }
 
-  get #backend (): string {
-    return this.store.constructor.name
-  }
-
-  #ttl (state: SessionState, now: number): number {
-    return Math.min(this.options.idleTimeout, state.absoluteExpiry - now)
-  }
-
   /** Load from the store; with `remember`, keep a copy in the sticky cache. */
   async #load (id: string, remember: boolean): Promise<StoredSession | undefined> {
     const now = Date.now()
     let stored: StoredSession | undefined
     try {
       stored = await this.store.load(id, { now, idleTimeout: this.options.idleTimeout, refreshBelow: this.options.refreshBelow })
-    } catch (err) { throw storeUnavailable(this.#backend, err) }
+    } catch (err) { throw storeUnavailable(this.backend, err) }
     // Stores enforce both deadlines with their TTLs; checking again here keeps a store with a
     // coarse expiry clock from serving a session past its time.
     if (stored !== undefined && (now >= stored.absoluteExpiry || now >= stored.expiresAt)) stored = undefined
@@ -245,121 +227,11 @@ export class SessionManager implements SessionOps {
     return stored
   }
 
-  async #lock (id: string) {
+  async #lock (id: string): Promise<SessionLock | undefined> {
     try {
       return await this.store.lock!(id, { lease: this.options.lockLease, wait: this.options.lockWait })
     } catch (err) {
-      if (err instanceof TetherError) throw err
-      throw storeUnavailable(this.#backend, err)
+      throw storeUnavailable(this.backend, err)
     }
-  }
-
-  /** Collect what the request changed: pending writes, plus in-place mutations of handed-out objects. */
-  #change (state: SessionState): { set: Array<[string, string]>, del: string[], incr: Array<[string, number]> } {
-    const set: Array<[string, string]> = []
-    const del: string[] = []
-    const incr: Array<[string, number]> = []
-    for (const [key, op] of state.pending) {
-      if (op.kind === 'del') {
-        if (!state.isNew && state.stored.has(key)) del.push(key)
-      } else if (op.kind === 'incr') {
-        incr.push([key, op.by])
-      } else {
-        const json = encodeValue(key, state.data[key])
-        if (json === undefined) { if (!state.isNew && state.stored.has(key)) del.push(key) } else if (json !== state.stored.get(key) || state.isNew) set.push([key, json])
-      }
-    }
-    for (const key of state.handedOut) {
-      if (state.pending.has(key) || !(key in state.data)) continue
-      const json = encodeValue(key, state.data[key])
-      if (json !== undefined && json !== state.stored.get(key)) set.push([key, json])
-    }
-    return { set, del, incr }
-  }
-
-  async #flush (state: SessionState, explicit: boolean): Promise<void> {
-    const { set, del, incr } = this.#change(state)
-    if (set.length === 0 && del.length === 0 && incr.length === 0) {
-      if (!state.isNew || !this.options.saveUninitialized) return
-    }
-    const now = Date.now()
-    for (let attempt = 0; ; attempt++) {
-      const creating = state.isNew
-      if (creating) {
-        state.createdAt = now
-        state.absoluteExpiry = now + this.options.absoluteTimeout
-      }
-      const ttl = this.#ttl(state, now)
-      if (ttl <= 0) return this.#gone(state, explicit)
-      const change: SessionChange = {
-        ...(creating ? { create: { createdAt: state.createdAt, absoluteExpiry: state.absoluteExpiry } } : {}),
-        set,
-        del,
-        incr,
-        ttl,
-        now,
-        ...(state.lockHandle !== undefined ? { fence: state.lockHandle.token } : {})
-      }
-      const id = this.id(state)
-      let result
-      try {
-        result = await this.store.apply(id, change)
-      } catch (err) {
-        if (err instanceof TetherError) throw err
-        throw storeUnavailable(this.#backend, err)
-      }
-      if (result.ok) {
-        this.#remember(state, id, creating, change, result.version, result.counters)
-        for (const [key, json] of set) state.stored.set(key, json)
-        for (const key of del) state.stored.delete(key)
-        for (const [key, value] of result.counters) {
-          state.stored.set(key, String(value))
-          state.data[key] = value
-        }
-        state.pending.clear()
-        state.version = result.version
-        if (creating) {
-          state.isNew = false
-          state.sendCookie = true
-        }
-        return
-      }
-      if (result.reason === 'fenced') {
-        throw tetherError('TETHER_ERR_LOCK_LOST', `session lock lease expired before the write of session ${id.slice(0, 6)}…; the write was refused. Raise lock.lease or shorten the request`)
-      }
-      if (result.reason === 'exists' && attempt === 0) {
-        // 192 random bits make this practically impossible; a fresh id settles it if it happens.
-        state.id = newId()
-        continue
-      }
-      return this.#gone(state, explicit)
-    }
-  }
-
-  /** Keep the sticky cache in step with a write the store accepted. */
-  #remember (state: SessionState, id: string, creating: boolean, change: SessionChange, version: number, counters: ReadonlyMap<string, number>): void {
-    const cache = this.stickyCache
-    if (cache === undefined) return
-    const expiresAt = Math.min(change.now + change.ttl, state.absoluteExpiry)
-    if (!creating) {
-      cache.applied(id, version, { set: change.set, del: change.del, counters }, expiresAt)
-      return
-    }
-    // A session created here is known to nobody else yet; cache it if the balancer will route
-    // it back here (any trusted route: its sticky cookie is being set on this very response).
-    if (state.route === undefined || state.route === 'untrusted') return
-    const fields = new Map<string, string>(change.set)
-    for (const [key, value] of counters) fields.set(key, String(value))
-    cache.put(id, { fields, createdAt: state.createdAt, absoluteExpiry: state.absoluteExpiry, expiresAt, version, refreshed: false }, change.now)
-  }
-
-  /** The session was destroyed, expired or regenerated away while this request ran. */
-  #gone (state: SessionState, explicit: boolean): void {
-    const id = state.id ?? ''
-    if (id !== '') this.stickyCache?.delete(id)
-    state.reset()
-    state.sendCookie = false
-    state.log.info({ session: id.slice(0, 6) }, 'tether: session ended while the request ran; its changes were not saved')
-    if (explicit) throw tetherError('TETHER_ERR_SESSION_GONE', 'session.save(): the session was destroyed, expired or regenerated by another request; nothing was written')
   }
 }

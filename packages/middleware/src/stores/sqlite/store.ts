@@ -8,15 +8,15 @@
  * event loop is held for microseconds, except when another process holds the write lock:
  * then SQLite's busy handler waits, up to `busyTimeout`.
  */
-import { tetherError, TetherError, storeUnavailable } from '../errors.js'
-import { LockWaiters } from '../lock-waiters.js'
-import type { LockAttempt } from '../lock-waiters.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../store.js'
-import { loadBetterSqlite3 } from './sqlite-driver.js'
-import type { Database, Statement } from './sqlite-driver.js'
-import { SCHEMA, SQL } from './sqlite-schema.js'
-import type { SessionRow } from './sqlite-schema.js'
-import { ReleaseSignal } from './sqlite-wakeup.js'
+import { tetherError, storeUnavailable } from '../../errors.js'
+import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
+import { addCounters, StoreLocks } from '../kit/index.js'
+import type { LockAttempt } from '../kit/index.js'
+import { loadBetterSqlite3 } from './driver.js'
+import type { Database, Statement } from './driver.js'
+import { SCHEMA, SQL } from './schema.js'
+import type { SessionRow } from './schema.js'
+import { ReleaseSignal } from './wakeup.js'
 
 /**
  * Options of {@link SqliteStore}.
@@ -59,9 +59,7 @@ export class SqliteStore implements SessionStore {
   readonly #db: Database
   readonly #sql: Statements
   readonly #signal: ReleaseSignal
-  readonly #waiters = new LockWaiters()
-  /** Timers of locks held by this store, cleared on close. */
-  readonly #timers = new Set<NodeJS.Timeout>()
+  readonly #locks: StoreLocks
   readonly #sweeper: NodeJS.Timeout | undefined
   readonly #unsubscribe: () => void
   #closed = false
@@ -90,9 +88,21 @@ export class SqliteStore implements SessionStore {
       this.#db.close()
       throw storeUnavailable(BACKEND, err)
     }
-    this.#unsubscribe = this.#signal.subscribe(() => {
-      this.#waiters.released()
+    this.#locks = new StoreLocks({
+      attempt: (id, lease) => {
+        // One short IMMEDIATE transaction; a release announced while it ran is not slept
+        // through (the waiters count announcements, see lock-waiters.ts).
+        return this.#run(() => this.#tryLock(id, lease))
+      },
+      renew: (id, token, lease) => this.#sql.renewLock.run(Date.now() + lease, id, token, Date.now()).changes === 1,
+      release: (id, token) => {
+        if (this.#closed) return
+        const freed = this.#run(() => this.#sql.releaseLock.run(id, token).changes === 1)
+        if (freed) this.#signal.notify()
+      }
     })
+    // The signal cannot say which session was released: every waiter of this process retries.
+    this.#unsubscribe = this.#signal.subscribe(() => { this.#locks.released() })
     if (cleanupInterval > 0) {
       this.#sweeper = setInterval(() => this.#sweep(), cleanupInterval)
       this.#sweeper.unref()
@@ -143,13 +153,7 @@ export class SqliteStore implements SessionStore {
       const ttl = Math.min(change.ttl, absolute - now)
       if (ttl <= 0) return { ok: false, reason: 'gone' }
       // Every counter is checked before the first write; a throw rolls the transaction back.
-      const counters = new Map<string, number>()
-      for (const [key, by] of change.incr) {
-        const stored = live ? (this.#sql.selectField.get(id, key) as { value: string } | undefined)?.value : undefined
-        const next = (counters.get(key) ?? parseCounter(stored, key)) + by
-        if (!Number.isSafeInteger(next)) throw tetherError('TETHER_ERR_NOT_A_COUNTER', `increment('${key}'): the result is not a safe integer`)
-        counters.set(key, next)
-      }
+      const counters = addCounters(change.incr, (key) => live ? (this.#sql.selectField.get(id, key) as { value: string } | undefined)?.value : undefined)
       if (change.create !== undefined) {
         if (row !== undefined) this.#delete(id) // a dead session under this id: its rows go first
         this.#sql.insertSession.run(id, change.create.createdAt, change.create.absoluteExpiry, now)
@@ -174,19 +178,14 @@ export class SqliteStore implements SessionStore {
 
   async lock (id: string, options: LockOptions): Promise<SessionLock | undefined> {
     this.#open()
-    // Each attempt is synchronous, so no release can slip in between it and the wait after it.
-    return await this.#waiters.acquire(id, options.wait, () => {
-      this.#open()
-      return this.#run(() => this.#tryLock(id, options.lease))
-    }, (token, leave) => this.#held(id, token, options, leave))
+    return await this.#locks.lock(id, options)
   }
 
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#sweeper)
-    for (const timer of this.#timers) clearTimeout(timer)
-    this.#timers.clear()
+    this.#locks.close()
     this.#unsubscribe()
     this.#signal.close()
     this.#db.close()
@@ -202,50 +201,6 @@ export class SqliteStore implements SessionStore {
       const taken = this.#sql.takeLock.get(now + lease, id) as { lock_token: number }
       return { token: taken.lock_token }
     }).immediate()
-  }
-
-  #held (id: string, token: number, options: LockOptions, leave: () => void): SessionLock {
-    let timer: NodeJS.Timeout | undefined
-    const forget = (): void => {
-      if (timer === undefined) return
-      clearTimeout(timer)
-      this.#timers.delete(timer)
-      timer = undefined
-    }
-    if (options.renew !== false) {
-      timer = setInterval(() => {
-        let renewed = false
-        try {
-          renewed = this.#sql.renewLock.run(Date.now() + options.lease, id, token, Date.now()).changes === 1
-        } catch {
-          return // busy or closing: the next tick retries while the lease lasts
-        }
-        // Lost (the process stalled past its lease): stop renewing; the fence refuses our write.
-        if (!renewed) { forget(); leave() }
-      }, Math.max(10, Math.floor(options.lease / 3)))
-    } else {
-      // The lease is a hard cap: past it, this process's next waiter may contend.
-      timer = setTimeout(() => { forget(); leave() }, options.lease)
-    }
-    timer.unref()
-    this.#timers.add(timer)
-    let released: Promise<void> | undefined
-    return {
-      token,
-      release: () => {
-        released ??= (async () => {
-          forget()
-          try {
-            if (this.#closed) return
-            const freed = this.#run(() => this.#sql.releaseLock.run(id, token).changes === 1)
-            if (freed) this.#signal.notify()
-          } finally {
-            leave()
-          }
-        })()
-        return released
-      }
-    }
   }
 
   /** Delete a session's rows (inside a transaction). Returns whether it held a lock. */
@@ -281,7 +236,7 @@ export class SqliteStore implements SessionStore {
     try {
       return step()
     } catch (err) {
-      if (err instanceof TetherError) throw err
+      // A TetherError (a counter that is not one) passes through as it is.
       throw storeUnavailable(BACKEND, err)
     }
   }
@@ -297,11 +252,4 @@ function nonNegative (option: string, value: unknown, fallback: number): number 
     throw tetherError('TETHER_ERR_INVALID_OPTION', `SqliteStore option '${option}' must be a non-negative number of milliseconds; got ${String(value)}`)
   }
   return Math.floor(value)
-}
-
-function parseCounter (json: string | undefined, key: string): number {
-  if (json === undefined) return 0
-  const n = Number(json)
-  if (!/^-?\d+$/.test(json) || !Number.isSafeInteger(n)) throw tetherError('TETHER_ERR_NOT_A_COUNTER', `increment('${key}'): the stored value is not an integer`)
-  return n
 }
