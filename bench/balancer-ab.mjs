@@ -67,7 +67,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-console.log(`| scenario | build | median req/s | median CPU µs/req | CPU µs/req, each round |\n|---|---|---|---|---|`)
+console.log('| scenario | build | median req/s | median CPU µs/req | CPU µs/req, each round |\n|---|---|---|---|---|')
 for (const [key, runs] of results) {
   console.log(`| ${key} | ${Math.round(median(runs.map((x) => x.rps)))} | ${median(runs.map((x) => x.us)).toFixed(1)} | ${runs.map((x) => x.us.toFixed(1)).join(' ')} |`)
 }

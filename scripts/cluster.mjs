@@ -45,7 +45,7 @@ export function resolveStore (url, dataDir, source) {
   if (url === 'memory:') throw new ClusterError(`${source} memory: keeps sessions inside one process; the three nodes need a shared store: sqlite:<path> or redis://host:port`, 2)
   if (/^sqlite:.+/.test(url)) return `sqlite:${resolve(url.slice('sqlite:'.length))}`
   if (/^rediss?:\/\/[^/\s]+/.test(url)) {
-    try { new URL(url) } catch { throw new ClusterError(`${source} is not a valid Redis URL: ${JSON.stringify(url)}`, 2) }
+    if (!URL.canParse(url)) { throw new ClusterError(`${source} is not a valid Redis URL: ${JSON.stringify(url)}`, 2) }
     return url
   }
   throw new ClusterError(`${source} must be sqlite:<path> or redis://host:port; got ${JSON.stringify(url)}`, 2)

@@ -67,9 +67,9 @@ t.test('no entry point loads a client library on import', async (t) => {
 // above are not vacuous. Each store loads its own library and no other.
 t.test('the check sees each library a store loads, and only that one', async (t) => {
   const cases: Array<[name: string, construct: string, expected: string[]]> = [
-    ['RedisStore from a URL (node-redis)', `const { RedisStore } = await import('@tether/middleware/redis'); new RedisStore({ url: 'redis://127.0.0.1:1' })`, ['@redis/client']],
-    ['RedisStore from a URL with driver ioredis', `const { RedisStore } = await import('@tether/middleware'); new RedisStore({ url: 'redis://127.0.0.1:1', driver: 'ioredis' })`, ['ioredis']],
-    ['SqliteStore', `const { SqliteStore } = await import('@tether/middleware/sqlite'); new SqliteStore({ path: ':memory:' })`, ['better-sqlite3']]
+    ['RedisStore from a URL (node-redis)', 'const { RedisStore } = await import(\'@tether/middleware/redis\'); new RedisStore({ url: \'redis://127.0.0.1:1\' })', ['@redis/client']],
+    ['RedisStore from a URL with driver ioredis', 'const { RedisStore } = await import(\'@tether/middleware\'); new RedisStore({ url: \'redis://127.0.0.1:1\', driver: \'ioredis\' })', ['ioredis']],
+    ['SqliteStore', 'const { SqliteStore } = await import(\'@tether/middleware/sqlite\'); new SqliteStore({ path: \':memory:\' })', ['better-sqlite3']]
   ]
   await Promise.all(cases.map(async ([name, construct, expected]) => {
     const found = await probe(construct)
@@ -96,12 +96,12 @@ t.test('without the peers installed, the package imports and each store names th
     const m = await import('@tether/middleware')
     try { ${construct}; globalThis.probeResult = { code: 'none' } } catch (err) { globalThis.probeResult = { code: err.code, message: err.message } }
   `
-  const plain = await probe(`const m = await import('@tether/middleware'); new m.MemoryStore(); globalThis.probeResult = { code: 'none' }`, app, env)
+  const plain = await probe('const m = await import(\'@tether/middleware\'); new m.MemoryStore(); globalThis.probeResult = { code: \'none\' }', app, env)
   t.equal(plain.code, 'none', 'the package imports and MemoryStore works without any peer')
   const cases: Array<[string, string, RegExp]> = [
-    ['RedisStore (node-redis)', `new m.RedisStore({ url: 'redis://127.0.0.1:1' })`, /npm install @redis\/client/],
-    ['RedisStore (ioredis)', `new m.RedisStore({ url: 'redis://127.0.0.1:1', driver: 'ioredis' })`, /npm install ioredis/],
-    ['SqliteStore', `new m.SqliteStore({ path: ':memory:' })`, /npm install better-sqlite3/]
+    ['RedisStore (node-redis)', 'new m.RedisStore({ url: \'redis://127.0.0.1:1\' })', /npm install @redis\/client/],
+    ['RedisStore (ioredis)', 'new m.RedisStore({ url: \'redis://127.0.0.1:1\', driver: \'ioredis\' })', /npm install ioredis/],
+    ['SqliteStore', 'new m.SqliteStore({ path: \':memory:\' })', /npm install better-sqlite3/]
   ]
   await Promise.all(cases.map(async ([name, construct, install]) => {
     const found = await probe(attempt(construct), app, env)

@@ -30,6 +30,8 @@ export class BalancerMetrics implements ProxyEvents {
   readonly #errors = new Map<ErrorCode, number>()
   readonly #latency: Histogram<'node'>
   readonly #transitions: Counter<'node' | 'change'>
+  /** Series read at scrape time through their `collect`; kept so that one object owns them. */
+  readonly #collected: Array<Counter<string> | Gauge<string>> = []
 
   constructor (nodes: () => readonly NodeStats[]) {
     const registers = [this.registry]
@@ -41,12 +43,12 @@ export class BalancerMetrics implements ProxyEvents {
       this.reset()
       for (const n of nodes()) this.inc(n.labels, read(n))
     }
-    new Counter({ name: `${PREFIX}requests_total`, help: 'Requests (attempts) sent to each upstream node.', labelNames: ['node'], registers, collect: counterOf((n) => n.requests) })
-    new Counter({ name: `${PREFIX}errors_total`, help: 'Failed attempts per node: connect, reset, timeout or invalid response.', labelNames: ['node'], registers, collect: counterOf((n) => n.errors) })
-    new Gauge({ name: `${PREFIX}active_connections`, help: 'Requests and WebSocket tunnels in flight to each node.', labelNames: ['node'], registers, collect: perNode((n) => n.active) })
-    new Gauge({ name: `${PREFIX}node_up`, help: '1 when the node is healthy (active and passive checks), else 0.', labelNames: ['node'], registers, collect: perNode((n) => n.health(performance.now()) === 'up' ? 1 : 0) })
-    new Gauge({ name: `${PREFIX}node_weight`, help: 'Current weight of each node.', labelNames: ['node'], registers, collect: perNode((n) => n.weight) })
-    new Gauge({
+    this.#collected.push(new Counter({ name: `${PREFIX}requests_total`, help: 'Requests (attempts) sent to each upstream node.', labelNames: ['node'], registers, collect: counterOf((n) => n.requests) }))
+    this.#collected.push(new Counter({ name: `${PREFIX}errors_total`, help: 'Failed attempts per node: connect, reset, timeout or invalid response.', labelNames: ['node'], registers, collect: counterOf((n) => n.errors) }))
+    this.#collected.push(new Gauge({ name: `${PREFIX}active_connections`, help: 'Requests and WebSocket tunnels in flight to each node.', labelNames: ['node'], registers, collect: perNode((n) => n.active) }))
+    this.#collected.push(new Gauge({ name: `${PREFIX}node_up`, help: '1 when the node is healthy (active and passive checks), else 0.', labelNames: ['node'], registers, collect: perNode((n) => n.health(performance.now()) === 'up' ? 1 : 0) }))
+    this.#collected.push(new Gauge({ name: `${PREFIX}node_weight`, help: 'Current weight of each node.', labelNames: ['node'], registers, collect: perNode((n) => n.weight) }))
+    this.#collected.push(new Gauge({
       name: `${PREFIX}node_state`,
       help: 'Administrative state of each node: 1 for the current state.',
       labelNames: ['node', 'state'],
@@ -55,7 +57,7 @@ export class BalancerMetrics implements ProxyEvents {
         this.reset()
         for (const n of nodes()) for (const state of NODE_STATES) this.set({ node: n.name, state }, n.state === state ? 1 : 0)
       }
-    })
+    }))
     this.#transitions = new Counter({ name: `${PREFIX}node_changes_total`, help: 'Changes of node health, state, weight or membership.', labelNames: ['node', 'change'], registers })
     this.#latency = new Histogram({
       name: `${PREFIX}upstream_latency_seconds`,
@@ -65,7 +67,7 @@ export class BalancerMetrics implements ProxyEvents {
       registers
     })
     const routes = this.#routes
-    new Counter({
+    this.#collected.push(new Counter({
       name: `${PREFIX}routes_total`,
       help: 'How requests found their node: sticky cookie, new (algorithm), or moved (failover).',
       labelNames: ['route'],
@@ -74,16 +76,16 @@ export class BalancerMetrics implements ProxyEvents {
         this.reset()
         for (const route of ['sticky', 'new', 'moved'] as const) this.inc({ route }, routes[route])
       }
-    })
+    }))
     const retries = (): number => this.#retries
-    new Counter({
+    this.#collected.push(new Counter({
       name: `${PREFIX}retries_total`,
       help: 'Requests retried on another node after a safe-to-retry failure.',
       registers,
       collect (this: Counter) { this.reset(); this.inc(retries()) }
-    })
+    }))
     const errors = this.#errors
-    new Counter({
+    this.#collected.push(new Counter({
       name: `${PREFIX}error_responses_total`,
       help: 'Error answers the balancer itself sent, by code.',
       labelNames: ['code'],
@@ -92,7 +94,7 @@ export class BalancerMetrics implements ProxyEvents {
         this.reset()
         for (const [code, n] of errors) this.inc({ code }, n)
       }
-    })
+    }))
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
   }
 

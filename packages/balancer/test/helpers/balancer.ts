@@ -31,4 +31,3 @@ export async function startBalancer (t: TestLike, config: Omit<BalancerConfig, '
   const { port, adminPort } = await balancer.listen()
   return { balancer, port, adminPort, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort ?? 0}`, logs }
 }
-

@@ -16,7 +16,6 @@ import type { OutputTask } from './hold-output.js'
 declare global {
   // Express declares its Request in this global namespace; merging here types `req.session`
   // for Express 4 and 5 alike without importing Express's types.
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /** The request's session: your SessionData keys plus save/regenerate/destroy/… */

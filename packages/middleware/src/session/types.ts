@@ -14,7 +14,6 @@
  * }
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface SessionData {}
 
 /** {@link SessionData} without index signatures: the keys it names. */
