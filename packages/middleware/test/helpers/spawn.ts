@@ -14,7 +14,8 @@ export interface NodeProcess {
 
 interface Teardownable { teardown (fn: () => unknown): void }
 
-// The same TypeScript loader tap runs the tests with, so fixtures import src/ directly.
+// The same TypeScript loader tap runs the tests with, so fixtures import src/ directly. It
+// compiles on the fly, which takes seconds on a loaded 2-core machine: hence the long start-up bound.
 const loader = `--import=${import.meta.resolve('@tapjs/typescript/import')}`
 
 /** Spawn `fixtures/<name>.ts` with `env`; resolves once it prints `listening <port>`. */
@@ -35,7 +36,7 @@ export async function spawnNode (t: Teardownable, name: string, env: Record<stri
     }
   })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s:\n${output}`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${output}`)), 20_000)
     const onData = (d: Buffer): void => {
       output = (output + d.toString()).slice(-8000)
       const m = /listening (\d+)/.exec(output)
