@@ -36,7 +36,7 @@ export async function spawnNode (t: Teardownable, name: string, env: Record<stri
     }
   })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${output}`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${output}`)), 60_000)
     const onData = (d: Buffer): void => {
       output = (output + d.toString()).slice(-8000)
       const m = /listening (\d+)/.exec(output)
