@@ -19,7 +19,7 @@ export default async function (ctx) {
         [PLAIN, 'fastify-plain.mjs', ['read']],
         [PEER, 'fastify-session-peer.mjs', ['read', 'write']],
         ['Tether fastifySession + RedisStore', 'fastify-tether.mjs', ['read', 'write']],
-        ['Tether, RedisStore on ioredis (the card\'s client)', 'fastify-tether.mjs', ['read', 'write'], { DRIVER: 'ioredis' }],
+        ['Tether, RedisStore on ioredis', 'fastify-tether.mjs', ['read', 'write'], { DRIVER: 'ioredis' }],
         ['Tether + stickyCache (behind tether-balancer)', 'fastify-tether.mjs', ['read', 'write'], { STICKY: '1' }]
       ]
     })
