@@ -98,8 +98,10 @@ t.test('failover in a real browser: sticky, then maint, then a killed node; the 
   }
   t.match(health, /^down/, `the status page shows ${victim.name} down`)
   await status.screenshot({ path: join(ARTIFACTS, 'browser-4-status.png'), fullPage: true })
+  // The page asks for a confirmation before it changes a node.
+  status.once('dialog', (dialog) => { void dialog.accept() })
   await status.click(`button[data-node="${sticky}"][data-state="active"]`)
-  // The button's script sends the PATCH and reloads the page; wait (bounded) for the new row.
+  // The button's script sends the PATCH and refreshes the table; wait (bounded) for the new row.
   await status.waitForSelector(`tr[data-node-row="${sticky}"] [data-field="state"]:text-is("active")`)
   t.equal((await cell(sticky, 'state').textContent())?.trim(), 'active', `the Activate button brought ${sticky} back to active`)
 })
