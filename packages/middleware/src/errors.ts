@@ -46,8 +46,13 @@ const registry = {
   },
   TETHER_ERR_STORE_UNAVAILABLE: {
     status: 503,
-    message: 'The session store is down, unreachable or timed out (the command timeout bounds the wait). Nothing was read or written, and the request never continues with an empty session.',
+    message: 'The session store is down, unreachable or timed out, and the operation that failed changed nothing: it never reached the store, the store refused it, or it is one that is safe to repeat (a load, destroy, touch or lock). A write that was sent and then got no answer is `TETHER_ERR_STORE_OUTCOME_UNKNOWN` instead. The request never continues with an empty session.',
     fix: 'Retry later. Requests succeed again as soon as the store is back; no restart needed.'
+  },
+  TETHER_ERR_STORE_OUTCOME_UNKNOWN: {
+    status: 503,
+    message: "A session write was sent to the store but no answer came (a timeout, or the connection dropped): it may have been applied. Stores that apply a write id at most once (Memory, Redis, SQLite) were asked again under the same id, and that retry got no answer either; either way the write is applied at most once. The request's changes are not written again at the end of the request.",
+    fix: 'Reload the session before repeating the request: a repeat is a new write, so one that only sets values is safe to repeat, but an increment may count twice. Check the store if this persists.'
   },
   TETHER_ERR_STORE_CORRUPT: {
     status: 500,
@@ -156,8 +161,25 @@ export function tetherError (code: ErrorCode, message: string, options?: { cause
 }
 
 /**
+ * Wrap a failure of a write that was sent to the store and got no answer (a timeout, a dropped
+ * connection) as `TETHER_ERR_STORE_OUTCOME_UNKNOWN`, keeping the cause; TetherErrors other
+ * than `TETHER_ERR_STORE_UNAVAILABLE` pass through untouched (they are definite answers).
+ *
+ * @example
+ * ```ts
+ * try { reply = await redis.evalsha(sha, …) } catch (err) { throw outcomeUnknown('RedisStore', err) }
+ * ```
+ */
+export function outcomeUnknown (backend: string, cause: unknown): TetherError {
+  if (cause instanceof TetherError && cause.code !== 'TETHER_ERR_STORE_UNAVAILABLE') return cause
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return new TetherError('TETHER_ERR_STORE_OUTCOME_UNKNOWN', `session store (${backend}): a write was sent but its outcome is unknown (it may have been applied): ${reason}`, { cause })
+}
+
+/**
  * Wrap any failure of a store backend as `TETHER_ERR_STORE_UNAVAILABLE`, keeping the cause, and
- * pass TetherErrors through untouched.
+ * pass TetherErrors through untouched. Only for failures that wrote nothing: a write that was
+ * sent and then timed out is {@link outcomeUnknown}.
  *
  * @example
  * ```ts

@@ -70,6 +70,9 @@ export interface LoadOptions {
  *   increments commute.
  * - With `fence`, the write is refused with `fenced` unless the session's lock is still held
  *   under that token.
+ * - With `writeId`, a store that declares {@link SessionStore.exactlyOnce} applies the change at
+ *   most once: a second apply with the same id (a retry after a timeout, or the first attempt
+ *   arriving late) changes nothing and resolves with the first one's result.
  *
  * @example
  * ```ts
@@ -86,6 +89,12 @@ export interface SessionChange {
   /** The caller's clock (epoch ms). */
   readonly now: number
   readonly fence?: number
+  /**
+   * This change's identity (unique per change; a retry of the same change reuses it). Stores
+   * with {@link SessionStore.exactlyOnce} remember recent ids per session, so a repeat of an
+   * applied change is answered, not applied again.
+   */
+  readonly writeId?: string
 }
 
 /**
@@ -151,9 +160,20 @@ export interface SessionLock {
  * ```
  */
 export interface SessionStore {
+  /**
+   * True when `apply()` applies a given `SessionChange.writeId` at most once per session (it
+   * remembers the ids of its recent writes with their results, in the same atomic step as the
+   * write). Only then does the core retry a write whose outcome is unknown. A store that cannot
+   * promise it (ConnectStore: no atomic read-modify-write) leaves it unset.
+   */
+  readonly exactlyOnce?: boolean
   /** Load a session, refreshing its idle TTL lazily in the same round trip. `undefined` if unknown or expired. */
   load (id: string, options: LoadOptions): Promise<StoredSession | undefined>
-  /** Apply one request's change atomically, in one round trip. */
+  /**
+   * Apply one request's change atomically, in one round trip. A failure whose outcome is unknown
+   * (the change was sent, the answer never came) rejects with `TETHER_ERR_STORE_OUTCOME_UNKNOWN`;
+   * `TETHER_ERR_STORE_UNAVAILABLE` means the change was certainly not applied.
+   */
   apply (id: string, change: SessionChange): Promise<ApplyResult>
   /** Delete a session. Deleting an unknown id is not an error. */
   destroy (id: string): Promise<void>

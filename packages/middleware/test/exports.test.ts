@@ -14,7 +14,7 @@ const expected: Record<string, string[]> = {
   './redis': ['RedisStore'],
   './sqlite': ['SqliteStore'],
   './connect': ['ConnectStore'],
-  './errors': ['TetherError', 'errorCodes', 'storeUnavailable', 'tetherError'],
+  './errors': ['TetherError', 'errorCodes', 'outcomeUnknown', 'storeUnavailable', 'tetherError'],
   './store': []
 }
 // The root's own exports on top of every subpath's.

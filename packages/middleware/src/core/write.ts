@@ -5,12 +5,12 @@
  * under a fresh id) or a session that ended while the request ran.
  */
 import { encodeValue } from '../codec.js'
-import { storeUnavailable, tetherError } from '../errors.js'
+import { outcomeUnknown, tetherError, TetherError } from '../errors.js'
 import { newId } from '../id.js'
 import type { ResolvedOptions } from '../options.js'
 import type { SessionState } from '../session/state.js'
 import type { StickyCache } from '../sticky-cache.js'
-import type { SessionChange, SessionStore } from '../store.js'
+import type { ApplyResult, SessionChange, SessionStore } from '../store.js'
 
 /**
  * What the write path needs of the session manager.
@@ -59,6 +59,9 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
     if (!state.isNew || !ctx.options.saveUninitialized) return
   }
   const now = Date.now()
+  // One identity for this change, kept by its retry: a store that applies an id at most once
+  // then answers the retry of an applied change instead of applying it again.
+  const writeId = newId()
   for (let attempt = 0; ; attempt++) {
     const creating = state.isNew
     if (creating) {
@@ -74,14 +77,16 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
       incr,
       ttl,
       now,
-      ...(state.lockHandle !== undefined ? { fence: state.lockHandle.token } : {})
+      ...(state.lockHandle !== undefined ? { fence: state.lockHandle.token } : {}),
+      writeId
     }
     const id = state.sessionId()
     let result
     try {
-      result = await ctx.store.apply(id, change)
+      result = await applyOnce(ctx, state, id, change)
     } catch (err) {
-      throw storeUnavailable(ctx.backend, err)
+      settleFailure(ctx, state, id, err)
+      throw err
     }
     if (result.ok) {
       remember(ctx, state, id, creating, change, result.version, result.counters)
@@ -98,6 +103,52 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
     }
     return gone(ctx, state, explicit)
   }
+}
+
+/**
+ * Apply `change`, retrying once under the same write id when the first attempt's outcome is
+ * unknown and the store applies an id at most once (so the retry either applies the change or
+ * finds it applied, and answers with its result). Without that promise a retry could apply an
+ * increment twice, so the unknown outcome is reported as it is.
+ */
+async function applyOnce (ctx: WriteContext, state: SessionState, id: string, change: SessionChange): Promise<ApplyResult> {
+  let first: TetherError
+  try {
+    return await ctx.store.apply(id, change)
+  } catch (err) {
+    first = classify(ctx.backend, err)
+  }
+  if (first.code !== 'TETHER_ERR_STORE_OUTCOME_UNKNOWN' || ctx.store.exactlyOnce !== true) throw first
+  state.log.warn({ session: id.slice(0, 6), err: first }, 'tether: a session write got no answer; retrying it once under the same write id')
+  try {
+    return await ctx.store.apply(id, change)
+  } catch (err) {
+    // A definite answer to the retry (a counter that is not one) settles the question; a
+    // retry that failed to get through says nothing about the first attempt.
+    if (err instanceof TetherError && err.code !== 'TETHER_ERR_STORE_UNAVAILABLE' && err.code !== 'TETHER_ERR_STORE_OUTCOME_UNKNOWN') throw err
+    throw first
+  }
+}
+
+/**
+ * A store's failure as a TetherError. Stores report their own codes; a raw error from a store
+ * written elsewhere says nothing about whether the write landed, so it counts as unknown.
+ */
+function classify (backend: string, err: unknown): TetherError {
+  return err instanceof TetherError ? err : outcomeUnknown(backend, err)
+}
+
+/**
+ * A write failed: its changes are settled now, whatever the response does next. They are
+ * dropped from the request, so the hook that sends the error reply does not write them a
+ * second time (the store may hold them already, or the client was told they were not saved);
+ * changes made after this still save as usual. When the outcome is unknown, this process's
+ * copy of the session may be stale.
+ */
+function settleFailure (ctx: WriteContext, state: SessionState, id: string, err: unknown): void {
+  state.pending.clear()
+  state.handedOut.clear()
+  if (!(err instanceof TetherError) || err.code === 'TETHER_ERR_STORE_OUTCOME_UNKNOWN') ctx.stickyCache?.delete(id)
 }
 
 /** Collect what the request changed: pending writes, plus in-place mutations of handed-out objects. */

@@ -10,7 +10,12 @@ export interface Call { op: string, id: string, arg?: unknown }
 /** Records every store call, then forwards it to the wrapped store. */
 export class RecordingStore implements SessionStore {
   readonly calls: Call[] = []
-  constructor (readonly inner: SessionStore = new MemoryStore()) {}
+  /** The wrapped store's promise to apply a write id at most once. */
+  readonly exactlyOnce: boolean | undefined
+  constructor (readonly inner: SessionStore = new MemoryStore()) {
+    this.exactlyOnce = inner.exactlyOnce
+  }
+
   ops (op: string): Call[] { return this.calls.filter((c) => c.op === op) }
   load: SessionStore['load'] = async (id, o) => { this.calls.push({ op: 'load', id, arg: o }); return await this.inner.load(id, o) }
   apply: SessionStore['apply'] = async (id, c) => { this.calls.push({ op: 'apply', id, arg: c }); return await this.inner.apply(id, c) }

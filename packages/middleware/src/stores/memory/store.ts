@@ -7,7 +7,11 @@ import { tetherError } from '../../errors.js'
 import { applyToFields, KeyedMutex } from '../kit/index.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../../store.js'
 
-type Entry = SessionRecord
+/** A session, plus the results of its recent writes by write id (insertion order: oldest first). */
+type Entry = SessionRecord & { writes?: Map<string, ApplyResult & { ok: true }> }
+
+/** How many recent write ids a session remembers: far more than can be in flight for one session. */
+const RECENT_WRITES = 32
 
 interface Held { token: number, timer: NodeJS.Timeout | undefined, release: () => void }
 
@@ -31,6 +35,8 @@ export interface MemoryStoreOptions {
  * ```
  */
 export class MemoryStore implements SessionStore {
+  /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
+  readonly exactlyOnce = true
   readonly #entries = new Map<string, Entry>()
   readonly #max: number
   readonly #sweeper: NodeJS.Timeout
@@ -65,6 +71,9 @@ export class MemoryStore implements SessionStore {
 
   async apply (id: string, change: SessionChange): Promise<ApplyResult> {
     let entry = this.#live(id, change.now)
+    // A repeat of a write this session has applied: its result, nothing applied again.
+    const seen = change.writeId === undefined ? undefined : entry?.writes?.get(change.writeId)
+    if (seen !== undefined) return seen
     if (change.create !== undefined) {
       if (entry !== undefined) return { ok: false, reason: 'exists' }
       entry = { fields: new Map(), createdAt: change.create.createdAt, absoluteExpiry: change.create.absoluteExpiry, expiresAt: 0, version: 0 }
@@ -79,7 +88,9 @@ export class MemoryStore implements SessionStore {
     this.#entries.delete(id)
     this.#entries.set(id, entry)
     if (this.#entries.size > this.#max) this.#evict()
-    return { ok: true, version: entry.version, counters }
+    const result = { ok: true as const, version: entry.version, counters }
+    if (change.writeId !== undefined) remember(entry, change.writeId, result)
+    return result
   }
 
   async destroy (id: string): Promise<void> {
@@ -150,4 +161,11 @@ export class MemoryStore implements SessionStore {
       if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#entries.delete(id)
     }
   }
+}
+
+/** Remember a write's result under its id, forgetting the oldest past {@link RECENT_WRITES}. */
+function remember (entry: Entry, writeId: string, result: ApplyResult & { ok: true }): void {
+  const writes = entry.writes ??= new Map()
+  writes.set(writeId, result)
+  if (writes.size > RECENT_WRITES) writes.delete(writes.keys().next().value!)
 }

@@ -6,7 +6,7 @@
  */
 import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
-import { storeUnavailable, tetherError } from '../../errors.js'
+import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
 import { StoreLocks } from '../kit/index.js'
 import type { RedisDriver } from './driver.js'
@@ -63,6 +63,8 @@ const VERSION = '\u0000v'
  * ```
  */
 export class RedisStore implements SessionStore {
+  /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
+  readonly exactlyOnce = true
   readonly #driver: RedisDriver
   readonly #prefix: string
   readonly #channel: string
@@ -147,13 +149,21 @@ export class RedisStore implements SessionStore {
       change.set.length,
       change.del.length,
       change.incr.length,
-      change.now
+      change.now,
+      change.writeId ?? ''
     ]
     for (const [key, json] of change.set) args.push(key, json)
     for (const key of change.del) args.push(key)
     for (const [key, by] of change.incr) args.push(key, by)
     const hash = this.key(id)
-    const reply = await this.#driver.evalScript(APPLY, [hash, `${hash}:lock`], args) as Array<string | number>
+    let reply: Array<string | number>
+    try {
+      reply = await this.#driver.evalScript(APPLY, [hash, `${hash}:lock`, `${hash}:w`], args) as Array<string | number>
+    } catch (err) {
+      // Redis answered with an error: the script stopped before writing (it validates first).
+      // Anything else (our timer, a dropped connection) leaves the write possibly applied.
+      throw isErrorReply(err) ? storeUnavailable('RedisStore', err) : outcomeUnknown('RedisStore', err)
+    }
     const status = reply[0]
     if (status === 'ok') {
       const counters = new Map<string, number>()
@@ -167,7 +177,8 @@ export class RedisStore implements SessionStore {
 
   async destroy (id: string): Promise<void> {
     this.#ready()
-    await this.#driver.command('DEL', this.key(id))
+    const hash = this.key(id)
+    await this.#driver.command('DEL', hash, [`${hash}:w`])
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
@@ -226,4 +237,17 @@ function pairs (reply: unknown): string[] {
   if (reply instanceof Map) return [...reply].flat() as string[]
   if (typeof reply === 'object' && reply !== null) return Object.entries(reply).flat() as string[]
   return []
+}
+
+/**
+ * True for an error reply from the server (node-redis `ErrorReply` and its subclasses, ioredis
+ * `ReplyError`): Redis ran the command and refused it, so its outcome is known.
+ */
+function isErrorReply (err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false
+  for (let proto = Object.getPrototypeOf(err) as object | null; proto !== null && proto !== Error.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    const name = (proto.constructor as { name?: string } | undefined)?.name
+    if (name === 'ErrorReply' || name === 'ReplyError') return true
+  }
+  return false
 }
