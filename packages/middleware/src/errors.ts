@@ -94,6 +94,11 @@ const registry = {
     message: 'Lock mode was asked of a store without `lock()`.',
     fix: 'Use a store with locks (Memory, Redis, SQLite); `ConnectStore` has none.'
   },
+  TETHER_ERR_NEAR_CACHE_UNSUPPORTED: {
+    status: 500,
+    message: 'The near-cache was enabled with a store that cannot tell each process when another one changes a session (a connect-* store, SqliteStore, a RedisStore on ioredis or Redis Cluster), so copies could be served stale or after a logout. Refused at start-up.',
+    fix: 'Use RedisStore with the node-redis client on a standalone Redis, or MemoryStore, or remove the `nearCache` option.'
+  },
   TETHER_ERR_DEPENDENCY_MISSING: {
     status: 500,
     message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`) or `better-sqlite3` (SqliteStore). The message names it.",

@@ -4,7 +4,7 @@
  */
 import { tetherError } from './errors.js'
 import type { CookieSettings } from './cookie.js'
-import type { StickyCacheOptions } from './sticky-cache.js'
+import type { NearCacheOptions } from './near-cache.js'
 import type { SessionStore } from './store.js'
 
 /** Minimal logger shape (pino, Fastify's `request.log`, console-like). */
@@ -69,11 +69,16 @@ export interface SessionOptions {
   /** Default concurrency mode for every route. Default `'merge'`. */
   mode?: ConcurrencyMode
   /**
-   * Keep a per-process copy of the sessions the Tether balancer routes here by its sticky
-   * cookie: a read then costs no store round trip and a write one. Only requests from
-   * `trustedProxies` are believed. Run one process per balancer upstream entry.
+   * Keep a per-process copy of sessions, invalidated by the store whenever anything changes
+   * them: a read of a cached session costs no store round trip, under any routing. Each
+   * client gets read-your-writes and monotonic reads; between clients a change is visible
+   * everywhere within `maxLag` (docs/middleware.md, "Near-cache"). Needs a store with an
+   * invalidation channel (RedisStore on node-redis, MemoryStore); any other store is
+   * `TETHER_ERR_NEAR_CACHE_UNSUPPORTED` at start-up. `true` takes the defaults.
    */
-  stickyCache?: StickyCacheOptions
+  nearCache?: NearCacheOptions | boolean
+  /** @deprecated The former name of `nearCache` (its `trustedProxies` is ignored). */
+  stickyCache?: NearCacheOptions
   /** Lock mode settings. */
   lock?: {
     /** Lease TTL (ms). Default 10 s. */

@@ -151,6 +151,41 @@ export interface SessionLock {
 }
 
 /**
+ * A store's channel of invalidations, which the near-cache needs (see near-cache.ts): the
+ * store calls the listener with a session id whenever anything changes that session (a write,
+ * a destroy, a TTL change, an expiry; made by any process), or with `null` when it cannot say
+ * what changed (a flush, or the channel was lost or came back): then every copy is dropped.
+ *
+ * @example
+ * ```ts
+ * const channel = store.invalidations!((id) => { if (id === null) copies.clear(); else copies.delete(id) }, { maxLag: 1000 })
+ * if (channel.live(Date.now())) serveFromCopy()
+ * ```
+ */
+export interface InvalidationChannel {
+  /**
+   * True while every change acknowledged to any client more than `maxLag` ms ago is known to
+   * have reached the listener. Copies may be served and installed only then.
+   */
+  live (now: number): boolean
+  /** Stop listening and release the channel's connection. */
+  close (): Promise<void>
+}
+
+/**
+ * Options of {@link SessionStore.invalidations}.
+ *
+ * @example
+ * ```ts
+ * const options: InvalidationOptions = { maxLag: 1000 }
+ * ```
+ */
+export interface InvalidationOptions {
+  /** How stale the channel may be before `live()` says false (ms). */
+  readonly maxLag: number
+}
+
+/**
  * The store contract.
  *
  * @example
@@ -185,6 +220,11 @@ export interface SessionStore {
    * past `options.wait`. Stores without it cannot serve lock mode.
    */
   lock? (id: string, options: LockOptions): Promise<SessionLock | undefined>
+  /**
+   * Open an invalidation channel for the near-cache. Stores without one cannot serve the
+   * near-cache: enabling it is `TETHER_ERR_NEAR_CACHE_UNSUPPORTED` at start-up.
+   */
+  invalidations? (listener: (id: string | null) => void, options: InvalidationOptions): InvalidationChannel
   /** Release connections and timers the store owns. */
   close? (): Promise<void>
 }

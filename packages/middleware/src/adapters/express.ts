@@ -85,7 +85,7 @@ class SaveBeforeOutput implements OutputTask {
     if (setCookie === undefined || res.headersSent) return
     const existing = res.getHeader('set-cookie')
     if (existing === undefined) res.setHeader('set-cookie', setCookie)
-    else res.setHeader('set-cookie', [...(Array.isArray(existing) ? existing : [String(existing)]), setCookie])
+    else res.setHeader('set-cookie', (Array.isArray(existing) ? existing : [String(existing)]).concat(setCookie))
   }
 
   failed (res: ServerResponse, err: unknown): void {
@@ -104,10 +104,6 @@ class SaveBeforeOutput implements OutputTask {
     // still running releases it itself when its write lands.
     if (!busy) void this.#manager.release(this.#state)
   }
-}
-
-function single (value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
 }
 
 const consoleLogger: SessionLogger = {
@@ -158,18 +154,7 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
     // Express's req.secure follows its 'trust proxy' setting; outside Express, the socket says.
     const secure = req.secure ?? (req.socket as { encrypted?: boolean }).encrypted === true
     const headers = req.headers
-    const opening = manager.stickyCache === undefined
-      ? manager.open({ cookie: headers.cookie, secure, lock, log })
-      : manager.open({
-        cookie: headers.cookie,
-        secure,
-        lock,
-        log,
-        // The socket's address, never a forwarded one: it says who sent the balancer's headers.
-        peer: req.socket.remoteAddress,
-        routeHeader: single(headers['x-tether-route']),
-        movedHeader: single(headers['x-tether-moved'])
-      })
+    const opening = manager.open({ cookie: headers.cookie, secure, lock, log })
     opening.then((state) => {
       try {
         req.session = state.proxy

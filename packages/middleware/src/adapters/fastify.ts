@@ -47,10 +47,7 @@ async function plugin (fastify: FastifyInstance, options: FastifySessionOptions)
       cookie: headers.cookie,
       secure: request.protocol === 'https',
       lock,
-      log: request.log,
-      ...(manager.stickyCache !== undefined
-        ? { peer: request.socket.remoteAddress, routeHeader: headers['x-tether-route'] as string | undefined, movedHeader: headers['x-tether-moved'] as string | undefined }
-        : {})
+      log: request.log
     })
     request[kState] = state
     request.session = state.proxy

@@ -9,7 +9,7 @@ import { outcomeUnknown, tetherError, TetherError } from '../errors.js'
 import { newId } from '../id.js'
 import type { ResolvedOptions } from '../options.js'
 import type { SessionState } from '../session/state.js'
-import type { StickyCache } from '../sticky-cache.js'
+import type { NearCache } from '../near-cache.js'
 import type { ApplyResult, SessionChange, SessionStore } from '../store.js'
 
 /**
@@ -23,7 +23,7 @@ import type { ApplyResult, SessionChange, SessionStore } from '../store.js'
 export interface WriteContext {
   readonly store: SessionStore
   readonly options: ResolvedOptions
-  readonly stickyCache: StickyCache | undefined
+  readonly nearCache: NearCache | undefined
   /** The store's name, for error messages. */
   readonly backend: string
 }
@@ -148,7 +148,7 @@ function classify (backend: string, err: unknown): TetherError {
 function settleFailure (ctx: WriteContext, state: SessionState, id: string, err: unknown): void {
   state.pending.clear()
   state.handedOut.clear()
-  if (!(err instanceof TetherError) || err.code === 'TETHER_ERR_STORE_OUTCOME_UNKNOWN') ctx.stickyCache?.delete(id)
+  if (!(err instanceof TetherError) || err.code === 'TETHER_ERR_STORE_OUTCOME_UNKNOWN') ctx.nearCache?.delete(id)
 }
 
 /** Collect what the request changed: pending writes, plus in-place mutations of handed-out objects. */
@@ -157,13 +157,16 @@ function collect (state: SessionState): Collected {
   const del: string[] = []
   const incr: Array<[string, number]> = []
   for (const [key, op] of state.pending) {
+    // An assignment is a write and a delete is a delete, even when the value equals what this
+    // request loaded: the loaded value may be older than the store's (another request wrote
+    // meanwhile), and skipping the write would silently lose the one this request acknowledges.
     if (op.kind === 'del') {
-      if (!state.isNew && state.stored.has(key)) del.push(key)
+      if (!state.isNew) del.push(key)
     } else if (op.kind === 'incr') {
       incr.push([key, op.by])
     } else {
       const json = encodeValue(key, state.data[key])
-      if (json === undefined) { if (!state.isNew && state.stored.has(key)) del.push(key) } else if (json !== state.stored.get(key) || state.isNew) set.push([key, json])
+      if (json === undefined) { if (!state.isNew) del.push(key) } else set.push([key, json])
     }
   }
   for (const key of state.handedOut) {
@@ -174,27 +177,20 @@ function collect (state: SessionState): Collected {
   return { set, del, incr }
 }
 
-/** Keep the sticky cache in step with a write the store accepted. */
+/**
+ * Keep the near-cache in step with a write the store accepted. A session created here is not
+ * cached: the store's invalidation of the creation is on its way and would drop the copy.
+ */
 function remember (ctx: WriteContext, state: SessionState, id: string, creating: boolean, change: SessionChange, version: number, counters: ReadonlyMap<string, number>): void {
-  const cache = ctx.stickyCache
-  if (cache === undefined) return
-  const expiresAt = Math.min(change.now + change.ttl, state.absoluteExpiry)
-  if (!creating) {
-    cache.applied(id, version, { set: change.set, del: change.del, counters }, expiresAt)
-    return
-  }
-  // A session created here is known to nobody else yet; cache it if the balancer will route
-  // it back here (any trusted route: its sticky cookie is being set on this very response).
-  if (state.route === undefined || state.route === 'untrusted') return
-  const fields = new Map<string, string>(change.set)
-  for (const [key, value] of counters) fields.set(key, String(value))
-  cache.put(id, { fields, createdAt: state.createdAt, absoluteExpiry: state.absoluteExpiry, expiresAt, version, refreshed: false }, change.now)
+  const cache = ctx.nearCache
+  if (cache === undefined || creating) return
+  cache.applied(id, version, { set: change.set, del: change.del, counters }, Math.min(change.now + change.ttl, state.absoluteExpiry))
 }
 
 /** The session was destroyed, expired or regenerated away while this request ran. */
 function gone (ctx: WriteContext, state: SessionState, explicit: boolean): void {
   const id = state.id ?? ''
-  if (id !== '') ctx.stickyCache?.delete(id)
+  if (id !== '') ctx.nearCache?.delete(id)
   state.reset()
   state.sendCookie = false
   state.log.info({ session: id.slice(0, 6) }, 'tether: session ended while the request ran; its changes were not saved')

@@ -10,7 +10,6 @@
 import { decodeValue } from '../codec.js'
 import { tetherError } from '../errors.js'
 import { newId } from '../id.js'
-import type { RouteHint } from '../sticky-cache.js'
 import type { SessionLogger } from '../options.js'
 import type { SessionLock, StoredSession } from '../store.js'
 import { writeFields } from '../stores/kit/index.js'
@@ -62,8 +61,8 @@ export class SessionState implements ProxyTarget {
   sendCookie = false
   /** Set once the final save has run, so an error reply does not save a second time. */
   finished = false
-  /** How a trusted balancer routed this request (only with the sticky cache enabled). */
-  route: RouteHint | undefined
+  /** The highest version of this session the client says it has seen (near-cache only). */
+  seenVersion = 0
   /** Set once something happened that finishing may have to save or answer. */
   dirty = false
   #onDirty: (() => void) | undefined
@@ -143,6 +142,7 @@ export class SessionState implements ProxyTarget {
     this.createdAt = 0
     this.absoluteExpiry = 0
     this.version = 0
+    this.seenVersion = 0
   }
 
   /**

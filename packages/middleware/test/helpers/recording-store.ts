@@ -14,6 +14,7 @@ export class RecordingStore implements SessionStore {
   readonly exactlyOnce: boolean | undefined
   constructor (readonly inner: SessionStore = new MemoryStore()) {
     this.exactlyOnce = inner.exactlyOnce
+    if (typeof inner.invalidations === 'function') this.invalidations = (listener, options) => inner.invalidations!(listener, options)
   }
 
   ops (op: string): Call[] { return this.calls.filter((c) => c.op === op) }
@@ -23,4 +24,6 @@ export class RecordingStore implements SessionStore {
   touch: SessionStore['touch'] = async (id, ttl, now) => { this.calls.push({ op: 'touch', id, arg: ttl }); return await this.inner.touch(id, ttl, now) }
   lock: NonNullable<SessionStore['lock']> = async (id, o) => { this.calls.push({ op: 'lock', id, arg: o }); return await this.inner.lock!(id, o) }
   close = async (): Promise<void> => { await this.inner.close?.() }
+  /** The inner store's invalidation channel, when it has one (the near-cache needs it). */
+  invalidations: SessionStore['invalidations']
 }

@@ -15,11 +15,13 @@ import type { SessionChange, SessionStore } from '../../src/index.js'
 export type ConformanceCase =
   | 'basics' | 'create-once' | 'no-resurrection' | 'partial-writes' | 'two-writers' | 'increments'
   | 'expiry' | 'absolute-expiry' | 'refresh' | 'touch' | 'large-unicode' | 'many' | 'version'
-  | 'prototype-keys' | 'locks' | 'fencing' | 'exactly-once' | 'exactly-once-racing'
+  | 'prototype-keys' | 'locks' | 'fencing' | 'exactly-once' | 'exactly-once-racing' | 'invalidations'
 
 export interface ConformanceOptions {
   /** Cases this store cannot pass, each with the reason. */
   skip?: Partial<Record<ConformanceCase, string>>
+  /** The store claims the near-cache: run the invalidation cases. */
+  invalidations?: boolean
 }
 
 const HOUR = 3_600_000
@@ -282,11 +284,47 @@ export function storeConformance (t: Test, name: string, make: (t: Test) => Prom
       await fresh!.release()
       t.same(await store.apply(id, update({ set: [['owner', '"late"']], fence: fresh!.token })), { ok: false, reason: 'fenced' }, 'a released token no longer writes')
       t.equal((await store.load(id, loadOpts()))!.fields.get('owner'), '"fresh2"')
+    }],
+    ['invalidations', 'the near-cache channel hears every change: write, increment, touch, destroy, expiry', async (t, store) => {
+      const heard: Array<string | null> = []
+      const channel = store.invalidations!((id) => { heard.push(id) }, { maxLag: 1000 })
+      t.teardown(() => channel.close())
+      const deadline = Date.now() + 10_000
+      while (!channel.live(Date.now())) {
+        if (Date.now() > deadline) throw new Error('the invalidation channel never became live')
+        await sleep(10)
+      }
+      const id = newId()
+      const hears = async (what: string, action: () => Promise<unknown>): Promise<void> => {
+        heard.length = 0
+        await action()
+        const until = Date.now() + 5000
+        while (!heard.includes(id) && Date.now() < until) await sleep(5)
+        t.ok(heard.includes(id), `${what} is heard`)
+      }
+      await hears('a create', async () => await store.apply(id, create([['a', '1']])))
+      await hears('a write', async () => await store.apply(id, update({ set: [['a', '2']] })))
+      await hears('an increment', async () => await store.apply(id, update({ incr: [['n', 1]] })))
+      await hears('a touch', async () => await store.touch(id, HOUR, Date.now()))
+      await hears('a destroy', async () => { await store.destroy(id) })
+      const other = newId()
+      await store.apply(other, create([['a', '1']], 150))
+      heard.length = 0
+      const until = Date.now() + 5000
+      // Expiry is heard when the store notices it (Redis: its expiry cycle; others: on access).
+      while (!heard.includes(other) && Date.now() < until) {
+        await sleep(50)
+        if (Date.now() > until - 4000) await store.load(other, loadOpts())
+      }
+      t.ok(heard.includes(other), 'an expiry is heard')
+      t.ok(channel.live(Date.now()), 'still live')
     }]
   ]
 
   for (const [key, title, fn] of cases) {
-    const reason = options.skip?.[key]
+    const reason = options.skip?.[key] ?? (key === 'invalidations' && !options.invalidations
+      ? 'the store has no invalidation channel: enabling the near-cache with it is TETHER_ERR_NEAR_CACHE_UNSUPPORTED at start-up'
+      : undefined)
     if (reason !== undefined) {
       t.test(`${name}: ${title}`, { skip: reason }, async () => {})
       continue

@@ -5,7 +5,7 @@
  */
 import { tetherError } from '../../errors.js'
 import { applyToFields, KeyedMutex } from '../kit/index.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../../store.js'
+import type { ApplyResult, InvalidationChannel, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../../store.js'
 
 /** A session, plus the results of its recent writes by write id (insertion order: oldest first). */
 type Entry = SessionRecord & { writes?: Map<string, ApplyResult & { ok: true }> }
@@ -43,6 +43,7 @@ export class MemoryStore implements SessionStore {
   readonly #mutex = new KeyedMutex()
   readonly #held = new Map<string, Held>()
   #fence = 0
+  readonly #listeners = new Set<(id: string) => void>()
 
   constructor (options: MemoryStoreOptions = {}) {
     const max = options.maxEntries ?? 10_000
@@ -87,6 +88,7 @@ export class MemoryStore implements SessionStore {
     entry.expiresAt = Math.min(change.now + change.ttl, entry.absoluteExpiry)
     this.#entries.delete(id)
     this.#entries.set(id, entry)
+    this.#changed(id)
     if (this.#entries.size > this.#max) this.#evict()
     const result = { ok: true as const, version: entry.version, counters }
     if (change.writeId !== undefined) remember(entry, change.writeId, result)
@@ -95,13 +97,28 @@ export class MemoryStore implements SessionStore {
 
   async destroy (id: string): Promise<void> {
     this.#entries.delete(id)
+    this.#changed(id)
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
     const entry = this.#live(id, now)
     if (entry === undefined) return false
     entry.expiresAt = Math.min(now + ttl, entry.absoluteExpiry)
+    this.#changed(id)
     return true
+  }
+
+  /**
+   * The near-cache's invalidation channel. Every change goes through this object, in this
+   * process, so the listener hears it synchronously: the channel is always live.
+   */
+  invalidations (listener: (id: string | null) => void): InvalidationChannel {
+    const each = (id: string): void => { listener(id) }
+    this.#listeners.add(each)
+    return {
+      live: () => true,
+      close: async () => { this.#listeners.delete(each) }
+    }
   }
 
   async lock (id: string, options: LockOptions): Promise<SessionLock | undefined> {
@@ -127,6 +144,10 @@ export class MemoryStore implements SessionStore {
     this.#entries.clear()
   }
 
+  #changed (id: string): void {
+    for (const listener of this.#listeners) listener(id)
+  }
+
   #drop (id: string, held: Held): void {
     clearTimeout(held.timer)
     if (this.#held.get(id) === held) this.#held.delete(id)
@@ -139,6 +160,7 @@ export class MemoryStore implements SessionStore {
     if (entry === undefined) return undefined
     if (now >= entry.expiresAt || now >= entry.absoluteExpiry) {
       this.#entries.delete(id)
+      this.#changed(id)
       return undefined
     }
     this.#entries.delete(id)
@@ -153,12 +175,16 @@ export class MemoryStore implements SessionStore {
       const oldest = this.#entries.keys().next()
       if (oldest.done === true) return
       this.#entries.delete(oldest.value)
+      this.#changed(oldest.value)
     }
   }
 
   #sweep (now: number): void {
     for (const [id, entry] of this.#entries) {
-      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#entries.delete(id)
+      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) {
+        this.#entries.delete(id)
+        this.#changed(id)
+      }
     }
   }
 }

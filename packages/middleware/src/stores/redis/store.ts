@@ -7,10 +7,11 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
+import type { ApplyResult, InvalidationChannel, InvalidationOptions, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
 import { StoreLocks } from '../kit/index.js'
 import type { RedisDriver } from './driver.js'
 import { IoredisDriver, isIoredis } from './ioredis.js'
+import { RedisInvalidations, unsupported } from './invalidations.js'
 import { NodeRedisDriver, isNodeRedis } from './node-redis.js'
 import type { NodeRedisClient } from './node-redis.js'
 import { APPLY, LOCK, RENEW, TOUCH, UNLOCK } from './scripts.js'
@@ -70,6 +71,7 @@ export class RedisStore implements SessionStore {
   readonly #channel: string
   readonly #locks: StoreLocks
   #subscribed: Promise<void> | undefined
+  readonly #channels = new Set<RedisInvalidations>()
 
   constructor (options: RedisStoreOptions) {
     const prefix = options.prefix ?? 'tether:sess:'
@@ -192,7 +194,24 @@ export class RedisStore implements SessionStore {
     return await this.#locks.lock(id, options)
   }
 
+  /**
+   * The near-cache's invalidation channel: a dedicated RESP3 connection with `CLIENT TRACKING`
+   * in BCAST mode on this store's prefix (see invalidations.ts for why BCAST). node-redis on a
+   * standalone server only; ioredis (RESP2) and Cluster throw `TETHER_ERR_NEAR_CACHE_UNSUPPORTED`.
+   */
+  invalidations (listener: (id: string | null) => void, options: InvalidationOptions): InvalidationChannel {
+    const driver = this.#driver
+    if (!(driver instanceof NodeRedisDriver)) throw unsupported(`runs on ${driver.name}`)
+    const client = driver.trackingClient()
+    if (client === undefined) throw unsupported('runs on a Redis Cluster')
+    const channel = new RedisInvalidations(client, this.#prefix, listener, options)
+    this.#channels.add(channel)
+    return channel
+  }
+
   async close (): Promise<void> {
+    for (const channel of this.#channels) await channel.close()
+    this.#channels.clear()
     this.#locks.close()
     await this.#driver.close()
   }
