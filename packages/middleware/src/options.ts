@@ -74,6 +74,13 @@ export interface SessionOptions {
    * `trustedProxies` are believed. Run one process per balancer upstream entry.
    */
   stickyCache?: StickyCacheOptions
+  /**
+   * The session key whose value identifies the user (for example `'userId'`): the store keeps
+   * an index of each user's sessions as they are written, so that `destroyAllFor(user)` logs
+   * that user out everywhere. Needs a store with the `destroyAll` capability (Memory,
+   * PostgreSQL, MySQL), else `TETHER_ERR_STORE_CAPABILITY` at start-up.
+   */
+  owner?: string
   /** Lock mode settings. */
   lock?: {
     /** Lease TTL (ms). Default 10 s. */
@@ -94,6 +101,8 @@ export interface ResolvedOptions {
   readonly mode: ConcurrencyMode
   readonly lockLease: number
   readonly lockWait: number
+  /** The session key naming the owner, or undefined. */
+  readonly owner: string | undefined
 }
 
 const DAY = 86_400_000
@@ -158,6 +167,8 @@ export function resolveOptions (options: SessionOptions): ResolvedOptions {
   const mode = options.mode ?? 'merge'
   if (mode !== 'merge' && mode !== 'lock') fail('mode', `must be 'merge' or 'lock'; got ${JSON.stringify(mode)}`)
 
+  if (options.owner !== undefined && (typeof options.owner !== 'string' || options.owner === '')) fail('owner', `must be a non-empty session key; got ${JSON.stringify(options.owner)}`)
+
   return {
     secrets,
     cookie: { name, path, domain: c.domain, httpOnly: c.httpOnly ?? true, secure, sameSite, partitioned, maxAge },
@@ -167,6 +178,7 @@ export function resolveOptions (options: SessionOptions): ResolvedOptions {
     saveUninitialized: options.saveUninitialized ?? false,
     mode,
     lockLease: duration('lock.lease', options.lock?.lease, 10_000),
-    lockWait: duration('lock.wait', options.lock?.wait, 10_000)
+    lockWait: duration('lock.wait', options.lock?.wait, 10_000),
+    owner: options.owner
   }
 }

@@ -5,9 +5,9 @@
  */
 import { tetherError } from '../../errors.js'
 import { applyToFields, KeyedMutex } from '../kit/index.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../../store.js'
+import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
 
-type Entry = SessionRecord
+type Entry = SessionRecord & { owner?: string }
 
 interface Held { token: number, timer: NodeJS.Timeout | undefined, release: () => void }
 
@@ -31,7 +31,10 @@ export interface MemoryStoreOptions {
  * ```
  */
 export class MemoryStore implements SessionStore {
+  readonly capabilities: StoreCapabilities = { destroyAll: true }
   readonly #entries = new Map<string, Entry>()
+  /** Owner → ids of the sessions written with that owner (log out everywhere). */
+  readonly #owners = new Map<string, Set<string>>()
   readonly #max: number
   readonly #sweeper: NodeJS.Timeout
   readonly #mutex = new KeyedMutex()
@@ -76,6 +79,7 @@ export class MemoryStore implements SessionStore {
     const counters = applyToFields(entry.fields, change)
     entry.version++
     entry.expiresAt = Math.min(change.now + change.ttl, entry.absoluteExpiry)
+    if (change.owner !== undefined) this.#own(id, entry, change.owner)
     this.#entries.delete(id)
     this.#entries.set(id, entry)
     if (this.#entries.size > this.#max) this.#evict()
@@ -83,7 +87,18 @@ export class MemoryStore implements SessionStore {
   }
 
   async destroy (id: string): Promise<void> {
-    this.#entries.delete(id)
+    this.#delete(id)
+  }
+
+  async destroyAll (owner: string): Promise<number> {
+    const ids = this.#owners.get(owner)
+    if (ids === undefined) return 0
+    let count = 0
+    for (const id of [...ids]) {
+      if (this.#live(id, Date.now()) !== undefined) count++
+      this.#delete(id)
+    }
+    return count
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
@@ -114,6 +129,29 @@ export class MemoryStore implements SessionStore {
   async close (): Promise<void> {
     clearInterval(this.#sweeper)
     this.#entries.clear()
+    this.#owners.clear()
+  }
+
+  /** Every removal goes through here, so the owner index never outlives its session. */
+  #delete (id: string): void {
+    const entry = this.#entries.get(id)
+    if (entry === undefined) return
+    this.#entries.delete(id)
+    if (entry.owner !== undefined) this.#own(id, entry, null)
+  }
+
+  #own (id: string, entry: Entry, owner: string | null): void {
+    if (entry.owner !== undefined) {
+      const ids = this.#owners.get(entry.owner)
+      ids?.delete(id)
+      if (ids?.size === 0) this.#owners.delete(entry.owner)
+      delete entry.owner
+    }
+    if (owner === null) return
+    entry.owner = owner
+    let ids = this.#owners.get(owner)
+    if (ids === undefined) this.#owners.set(owner, ids = new Set())
+    ids.add(id)
   }
 
   #drop (id: string, held: Held): void {
@@ -127,7 +165,7 @@ export class MemoryStore implements SessionStore {
     const entry = this.#entries.get(id)
     if (entry === undefined) return undefined
     if (now >= entry.expiresAt || now >= entry.absoluteExpiry) {
-      this.#entries.delete(id)
+      this.#delete(id)
       return undefined
     }
     this.#entries.delete(id)
@@ -141,13 +179,13 @@ export class MemoryStore implements SessionStore {
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next()
       if (oldest.done === true) return
-      this.#entries.delete(oldest.value)
+      this.#delete(oldest.value)
     }
   }
 
   #sweep (now: number): void {
     for (const [id, entry] of this.#entries) {
-      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#entries.delete(id)
+      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#delete(id)
     }
   }
 }
