@@ -92,7 +92,12 @@ const registry = {
   TETHER_ERR_LOCK_UNSUPPORTED: {
     status: 500,
     message: 'Lock mode was asked of a store without `lock()`.',
-    fix: 'Use a store with locks (Memory, Redis, SQLite); `ConnectStore` has none.'
+    fix: 'Use a store with locks (Memory, Redis, SQLite, PostgreSQL, MySQL); `ConnectStore` has none.'
+  },
+  TETHER_ERR_STORE_CAPABILITY: {
+    status: 500,
+    message: 'An option needs something the store does not support (`owner` and `destroyAllFor()` need a store with the `destroyAll` capability: Memory, PostgreSQL, MySQL); refused at start-up. The message names the option and the store.',
+    fix: 'Use a store that declares the capability in `store.capabilities`, or drop the option.'
   },
   TETHER_ERR_NEAR_CACHE_UNSUPPORTED: {
     status: 500,
@@ -101,7 +106,7 @@ const registry = {
   },
   TETHER_ERR_DEPENDENCY_MISSING: {
     status: 500,
-    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`) or `better-sqlite3` (SqliteStore). The message names it.",
+    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`) `better-sqlite3` (SqliteStore), `pg` (PostgresStore) or `mysql2` (MySqlStore). The message names it.",
     fix: 'Install the package the message names: `npm install <package>` (for better-sqlite3 on npm 11, allow its install script with `allowScripts`).'
   }
 } as const satisfies Record<string, ErrorDefinition>

@@ -79,6 +79,13 @@ export interface SessionOptions {
   nearCache?: NearCacheOptions | boolean
   /** @deprecated The former name of `nearCache` (its `trustedProxies` is ignored). */
   stickyCache?: NearCacheOptions
+  /**
+   * The session key whose value identifies the user (for example `'userId'`): the store keeps
+   * an index of each user's sessions as they are written, so that `destroyAllFor(user)` logs
+   * that user out everywhere. Needs a store with the `destroyAll` capability (Memory,
+   * PostgreSQL, MySQL), else `TETHER_ERR_STORE_CAPABILITY` at start-up.
+   */
+  owner?: string
   /** Lock mode settings. */
   lock?: {
     /** Lease TTL (ms). Default 10 s. */
@@ -99,6 +106,8 @@ export interface ResolvedOptions {
   readonly mode: ConcurrencyMode
   readonly lockLease: number
   readonly lockWait: number
+  /** The session key naming the owner, or undefined. */
+  readonly owner: string | undefined
 }
 
 const DAY = 86_400_000
@@ -163,6 +172,8 @@ export function resolveOptions (options: SessionOptions): ResolvedOptions {
   const mode = options.mode ?? 'merge'
   if (mode !== 'merge' && mode !== 'lock') fail('mode', `must be 'merge' or 'lock'; got ${JSON.stringify(mode)}`)
 
+  if (options.owner !== undefined && (typeof options.owner !== 'string' || options.owner === '')) fail('owner', `must be a non-empty session key; got ${JSON.stringify(options.owner)}`)
+
   return {
     secrets,
     cookie: { name, path, domain: c.domain, httpOnly: c.httpOnly ?? true, secure, sameSite, partitioned, maxAge },
@@ -172,6 +183,7 @@ export function resolveOptions (options: SessionOptions): ResolvedOptions {
     saveUninitialized: options.saveUninitialized ?? false,
     mode,
     lockLease: duration('lock.lease', options.lock?.lease, 10_000),
-    lockWait: duration('lock.wait', options.lock?.wait, 10_000)
+    lockWait: duration('lock.wait', options.lock?.wait, 10_000),
+    owner: options.owner
   }
 }

@@ -95,6 +95,12 @@ export interface SessionChange {
    * applied change is answered, not applied again.
    */
   readonly writeId?: string
+  /**
+   * The session's owner, when this change sets the key named by the `owner` option (its value
+   * as a string), or `null` when it deletes it. Absent: the owner stays as it is. Stores with
+   * the `destroyAll` capability keep their owner index with it, in the same atomic write.
+   */
+  readonly owner?: string | null
 }
 
 /**
@@ -186,6 +192,25 @@ export interface InvalidationOptions {
 }
 
 /**
+ * What a store can do beyond the required methods. A session option that needs a capability
+ * the store lacks is refused at start-up with `TETHER_ERR_STORE_CAPABILITY`.
+ *
+ * @example
+ * ```ts
+ * class MyStore implements SessionStore {
+ *   readonly capabilities: StoreCapabilities = { destroyAll: true }
+ * }
+ * ```
+ */
+export interface StoreCapabilities {
+  /**
+   * Log out everywhere: the store indexes sessions by owner as they are written
+   * ({@link SessionChange.owner}) and implements {@link SessionStore.destroyAll}.
+   */
+  readonly destroyAll?: boolean
+}
+
+/**
  * The store contract.
  *
  * @example
@@ -225,6 +250,14 @@ export interface SessionStore {
    * near-cache: enabling it is `TETHER_ERR_NEAR_CACHE_UNSUPPORTED` at start-up.
    */
   invalidations? (listener: (id: string | null) => void, options: InvalidationOptions): InvalidationChannel
+  /** What the store supports beyond the required methods; absent means nothing. */
+  readonly capabilities?: StoreCapabilities
+  /**
+   * Destroy every session whose owner is `owner` (see {@link SessionChange.owner}); resolves
+   * with how many there were. Like `destroy`, a request in flight on one of them cannot write
+   * it back. Present when `capabilities.destroyAll` is true.
+   */
+  destroyAll? (owner: string): Promise<number>
   /** Release connections and timers the store owns. */
   close? (): Promise<void>
 }

@@ -13,6 +13,8 @@ const expected: Record<string, string[]> = {
   './memory': ['MemoryStore'],
   './redis': ['RedisStore'],
   './sqlite': ['SqliteStore'],
+  './postgres': ['PostgresStore'],
+  './mysql': ['MySqlStore'],
   './connect': ['ConnectStore'],
   './errors': ['TetherError', 'errorCodes', 'outcomeUnknown', 'storeUnavailable', 'tetherError'],
   './store': []

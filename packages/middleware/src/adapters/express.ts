@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { SessionManager } from '../core/manager.js'
+import type { SessionAdmin } from '../core/manager.js'
 import { TetherError } from '../errors.js'
 import type { SessionLogger, SessionOptions } from '../options.js'
 import type { Session } from '../session/types.js'
@@ -53,6 +54,8 @@ export interface ExpressSessionMiddleware {
   (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
   /** Close the store if the middleware created it (the default MemoryStore); yours stay open. */
   close (): Promise<void>
+  /** Operations on all sessions: `destroyAllFor(user)` (log out everywhere). */
+  readonly sessions: SessionAdmin
 }
 
 type SessionRequest = IncomingMessage & { session: Session | undefined, secure?: boolean }
@@ -174,5 +177,6 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
       next()
     }, next)
   }
-  return Object.assign(middleware, { close: () => manager.close() })
+  const sessions: SessionAdmin = { destroyAllFor: async (owner) => await manager.destroyAllFor(owner) }
+  return Object.assign(middleware, { close: () => manager.close(), sessions })
 }

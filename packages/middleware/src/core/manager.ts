@@ -11,7 +11,7 @@ import type { ResolvedOptions, SessionLogger, SessionOptions } from '../options.
 import { SessionState } from '../session/state.js'
 import type { SessionOps } from '../session/state.js'
 import { NearCache } from '../near-cache.js'
-import type { SessionLock, SessionStore, StoredSession } from '../store.js'
+import type { SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../store.js'
 import { MemoryStore } from '../stores/memory/index.js'
 import { VersionCookie } from './version-cookie.js'
 import { idleTtl, writeChange } from './write.js'
@@ -26,6 +26,25 @@ export interface OpenRequest {
   /** Take the session lock for this request (lock mode). */
   readonly lock: boolean
   readonly log: SessionLogger
+}
+
+/**
+ * Operations on all sessions rather than the request's own, exposed the same way by both
+ * adapters: `app.sessions` on Fastify, `middleware.sessions` on Express.
+ *
+ * @example
+ * ```ts
+ * await app.sessions.destroyAllFor(user.id) // Fastify, after a password change
+ * await session.sessions.destroyAllFor(user.id) // Express: session = expressSession({ …, owner: 'userId' })
+ * ```
+ */
+export interface SessionAdmin {
+  /**
+   * Log a user out everywhere: every session whose `owner` key (session option) holds `owner`
+   * ends, on every node. Resolves with how many ended. Needs a store with the `destroyAll`
+   * capability (`TETHER_ERR_STORE_CAPABILITY` otherwise).
+   */
+  destroyAllFor (owner: string): Promise<number>
 }
 
 /**
@@ -60,6 +79,7 @@ export class SessionManager implements SessionOps, WriteContext {
     if (this.options.mode === 'lock' && typeof this.store.lock !== 'function') {
       throw tetherError('TETHER_ERR_LOCK_UNSUPPORTED', `session option 'mode' is 'lock' but ${this.store.constructor.name} has no lock()`)
     }
+    if (this.options.owner !== undefined) this.#need('destroyAll', "session option 'owner'")
     this.jar = new CookieJar(this.options.secrets, this.options.cookie)
     // `stickyCache` is the option's former name; it still turns the near-cache on.
     const near = options.nearCache ?? options.stickyCache
@@ -207,6 +227,29 @@ export class SessionManager implements SessionOps, WriteContext {
     if (state.isNew) await this.release(state)
   }
 
+  /**
+   * Log a user out everywhere: destroy every session whose `owner` key holds `owner`, on every
+   * node (the store's owner index finds them). A request in flight on one of them cannot write
+   * it back. Resolves with how many sessions ended.
+   *
+   * @example
+   * ```ts
+   * const manager = new SessionManager({ secret, store, owner: 'userId' })
+   * await manager.destroyAllFor('u42') // after a password change
+   * ```
+   */
+  async destroyAllFor (owner: string): Promise<number> {
+    this.#need('destroyAll', 'destroyAllFor()')
+    if (typeof owner !== 'string' || owner === '') throw tetherError('TETHER_ERR_INVALID_OPTION', `destroyAllFor() needs a non-empty owner; got ${JSON.stringify(owner)}`)
+    let count: number
+    try {
+      count = await this.store.destroyAll!(owner)
+    } catch (err) { throw storeUnavailable(this.backend, err) }
+    // A sticky near-cache copy elsewhere lives on until its maxAge, as after destroy() on
+    // another node; any write through it is refused (the session is gone in the store).
+    return count
+  }
+
   /** Close the store if this manager created it. */
   async close (): Promise<void> {
     await this.nearCache?.close()
@@ -241,6 +284,12 @@ export class SessionManager implements SessionOps, WriteContext {
       if (ticket !== undefined) cache!.end(ticket)
     }
     return stored
+  }
+
+  /** Refuse, with a typed code, a feature the store does not declare. */
+  #need (capability: keyof StoreCapabilities, what: string): void {
+    if (this.store.capabilities?.[capability] === true && typeof this.store.destroyAll === 'function') return
+    throw tetherError('TETHER_ERR_STORE_CAPABILITY', `${what} needs a store with the '${capability}' capability; ${this.backend} does not declare it`)
   }
 
   async #lock (id: string): Promise<SessionLock | undefined> {

@@ -58,6 +58,7 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
   if (set.length === 0 && del.length === 0 && incr.length === 0) {
     if (!state.isNew || !ctx.options.saveUninitialized) return
   }
+  const owner = ownerOf(ctx.options.owner, set, del)
   const now = Date.now()
   // One identity for this change, kept by its retry: a store that applies an id at most once
   // then answers the retry of an applied change instead of applying it again.
@@ -78,7 +79,8 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
       ttl,
       now,
       ...(state.lockHandle !== undefined ? { fence: state.lockHandle.token } : {}),
-      writeId
+      writeId,
+      ...(owner !== undefined ? { owner } : {})
     }
     const id = state.sessionId()
     let result
@@ -175,6 +177,20 @@ function collect (state: SessionState): Collected {
     if (json !== undefined && json !== state.stored.get(key)) set.push([key, json])
   }
   return { set, del, incr }
+}
+
+/**
+ * The owner this change gives the session (`owner` option): the key's new value as a string
+ * (a string or a number; anything else indexes nothing), null when the key is deleted,
+ * undefined when the change leaves it alone.
+ */
+function ownerOf (key: string | undefined, set: Collected['set'], del: Collected['del']): string | null | undefined {
+  if (key === undefined) return undefined
+  if (del.includes(key)) return null
+  const entry = set.find(([k]) => k === key)
+  if (entry === undefined) return undefined
+  const value: unknown = JSON.parse(entry[1])
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : null
 }
 
 /**

@@ -15,7 +15,7 @@ import type { SessionChange, SessionStore } from '../../src/index.js'
 export type ConformanceCase =
   | 'basics' | 'create-once' | 'no-resurrection' | 'partial-writes' | 'two-writers' | 'increments'
   | 'expiry' | 'absolute-expiry' | 'refresh' | 'touch' | 'large-unicode' | 'many' | 'version'
-  | 'prototype-keys' | 'locks' | 'fencing' | 'exactly-once' | 'exactly-once-racing' | 'invalidations'
+  | 'prototype-keys' | 'locks' | 'fencing' | 'exactly-once' | 'exactly-once-racing' | 'invalidations' | 'destroy-all'
 
 export interface ConformanceOptions {
   /** Cases this store cannot pass, each with the reason. */
@@ -33,7 +33,7 @@ export function create (set: Array<[string, string]>, ttl = HOUR, absolute = HOU
 }
 
 /** A change of an existing session. */
-export function update (parts: Partial<Pick<SessionChange, 'set' | 'del' | 'incr' | 'fence'>>, ttl = HOUR): SessionChange {
+export function update (parts: Partial<Pick<SessionChange, 'set' | 'del' | 'incr' | 'fence' | 'owner'>>, ttl = HOUR): SessionChange {
   return { set: [], del: [], incr: [], ...parts, ttl, now: Date.now() }
 }
 
@@ -318,6 +318,38 @@ export function storeConformance (t: Test, name: string, make: (t: Test) => Prom
       }
       t.ok(heard.includes(other), 'an expiry is heard')
       t.ok(channel.live(Date.now()), 'still live')
+    }],
+    ['destroy-all', 'destroyAll(owner) ends exactly that owner\'s sessions, and they stay ended', async (t, store) => {
+      if (store.capabilities?.destroyAll !== true) {
+        t.equal(store.destroyAll, undefined, 'a store without the capability has no destroyAll()')
+        return
+      }
+      const owner = `u-${newId().slice(0, 8)}`
+      const other = `${owner}-other`
+      const mine = [newId(), newId(), newId()]
+      for (const id of mine) t.ok((await store.apply(id, { ...create([['userId', JSON.stringify(owner)]]), owner })).ok)
+      const theirs = newId()
+      await store.apply(theirs, { ...create([['userId', JSON.stringify(other)]]), owner: other })
+      const anonymous = newId()
+      await store.apply(anonymous, create([['cart', '[]']]))
+      // Re-owned: the index follows the latest write, not the first.
+      await store.apply(mine[2]!, update({ set: [['userId', '"someone-else"']], owner: `${owner}-moved` }))
+      // Ownership given up (the key deleted): no longer in the index.
+      const leftOwner = newId()
+      await store.apply(leftOwner, { ...create([['userId', JSON.stringify(owner)]]), owner })
+      await store.apply(leftOwner, update({ del: ['userId'], owner: null }))
+      // A write that does not mention the owner keeps it.
+      await store.apply(mine[0]!, update({ set: [['cart', '[1]']] }))
+      t.equal(await store.destroyAll!(owner), 2, 'two sessions ended')
+      for (const id of mine.slice(0, 2)) t.equal(await store.load(id, loadOpts()), undefined, 'owned session destroyed')
+      t.ok(await store.load(mine[2]!, loadOpts()), 're-owned session kept')
+      t.ok(await store.load(leftOwner, loadOpts()), 'session whose owner key was deleted kept')
+      t.ok(await store.load(theirs, loadOpts()), 'other owner kept')
+      t.ok(await store.load(anonymous, loadOpts()), 'ownerless kept')
+      t.same(await store.apply(mine[0]!, update({ set: [['late', '1']] })), { ok: false, reason: 'gone' }, 'a request in flight cannot write it back')
+      t.equal(await store.load(mine[0]!, loadOpts()), undefined, 'still destroyed')
+      t.equal(await store.destroyAll!(owner), 0, 'nothing left to destroy')
+      t.equal(await store.destroyAll!(other), 1)
     }]
   ]
 

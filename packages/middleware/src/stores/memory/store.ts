@@ -5,10 +5,13 @@
  */
 import { tetherError } from '../../errors.js'
 import { applyToFields, KeyedMutex } from '../kit/index.js'
-import type { ApplyResult, InvalidationChannel, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../../store.js'
+import type { ApplyResult, InvalidationChannel, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
 
-/** A session, plus the results of its recent writes by write id (insertion order: oldest first). */
-type Entry = SessionRecord & { writes?: Map<string, ApplyResult & { ok: true }> }
+/**
+ * A session, its owner (the `owner` option's index) and the results of its recent writes by
+ * write id (insertion order: oldest first).
+ */
+type Entry = SessionRecord & { owner?: string, writes?: Map<string, ApplyResult & { ok: true }> }
 
 /** How many recent write ids a session remembers: far more than can be in flight for one session. */
 const RECENT_WRITES = 32
@@ -37,7 +40,10 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements SessionStore {
   /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
   readonly exactlyOnce = true
+  readonly capabilities: StoreCapabilities = { destroyAll: true }
   readonly #entries = new Map<string, Entry>()
+  /** Owner → ids of the sessions written with that owner (log out everywhere). */
+  readonly #owners = new Map<string, Set<string>>()
   readonly #max: number
   readonly #sweeper: NodeJS.Timeout
   readonly #mutex = new KeyedMutex()
@@ -86,6 +92,7 @@ export class MemoryStore implements SessionStore {
     const counters = applyToFields(entry.fields, change)
     entry.version++
     entry.expiresAt = Math.min(change.now + change.ttl, entry.absoluteExpiry)
+    if (change.owner !== undefined) this.#own(id, entry, change.owner)
     this.#entries.delete(id)
     this.#entries.set(id, entry)
     this.#changed(id)
@@ -96,8 +103,18 @@ export class MemoryStore implements SessionStore {
   }
 
   async destroy (id: string): Promise<void> {
-    this.#entries.delete(id)
-    this.#changed(id)
+    this.#delete(id)
+  }
+
+  async destroyAll (owner: string): Promise<number> {
+    const ids = this.#owners.get(owner)
+    if (ids === undefined) return 0
+    let count = 0
+    for (const id of [...ids]) {
+      if (this.#live(id, Date.now()) !== undefined) count++
+      this.#delete(id)
+    }
+    return count
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
@@ -142,6 +159,32 @@ export class MemoryStore implements SessionStore {
   async close (): Promise<void> {
     clearInterval(this.#sweeper)
     this.#entries.clear()
+    this.#owners.clear()
+  }
+
+  /**
+   * Every removal goes through here, so the owner index never outlives its session and the
+   * near-cache's listeners hear every removal (destroy, expiry, eviction, log out everywhere).
+   */
+  #delete (id: string): void {
+    const entry = this.#entries.get(id)
+    this.#entries.delete(id)
+    if (entry?.owner !== undefined) this.#own(id, entry, null)
+    this.#changed(id)
+  }
+
+  #own (id: string, entry: Entry, owner: string | null): void {
+    if (entry.owner !== undefined) {
+      const ids = this.#owners.get(entry.owner)
+      ids?.delete(id)
+      if (ids?.size === 0) this.#owners.delete(entry.owner)
+      delete entry.owner
+    }
+    if (owner === null) return
+    entry.owner = owner
+    let ids = this.#owners.get(owner)
+    if (ids === undefined) this.#owners.set(owner, ids = new Set())
+    ids.add(id)
   }
 
   #changed (id: string): void {
@@ -159,8 +202,7 @@ export class MemoryStore implements SessionStore {
     const entry = this.#entries.get(id)
     if (entry === undefined) return undefined
     if (now >= entry.expiresAt || now >= entry.absoluteExpiry) {
-      this.#entries.delete(id)
-      this.#changed(id)
+      this.#delete(id)
       return undefined
     }
     this.#entries.delete(id)
@@ -174,17 +216,13 @@ export class MemoryStore implements SessionStore {
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next()
       if (oldest.done === true) return
-      this.#entries.delete(oldest.value)
-      this.#changed(oldest.value)
+      this.#delete(oldest.value)
     }
   }
 
   #sweep (now: number): void {
     for (const [id, entry] of this.#entries) {
-      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) {
-        this.#entries.delete(id)
-        this.#changed(id)
-      }
+      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#delete(id)
     }
   }
 }
