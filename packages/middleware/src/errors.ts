@@ -49,6 +49,11 @@ const registry = {
     message: 'The session store is down, unreachable or timed out (the command timeout bounds the wait). Nothing was read or written, and the request never continues with an empty session.',
     fix: 'Retry later. Requests succeed again as soon as the store is back; no restart needed.'
   },
+  TETHER_ERR_STORE_CONFLICT: {
+    status: 503,
+    message: 'A compare-and-swap store (MemcachedStore) met another writer on every one of its `casRetries` tries; nothing of the change was written.',
+    fix: 'Retry the request. If it recurs, one session takes writes from very many processes at once: raise `casRetries`, or use lock mode for that route.'
+  },
   TETHER_ERR_STORE_CORRUPT: {
     status: 500,
     message: 'The store returned session data that is not valid JSON or not a record Tether wrote.',
@@ -91,7 +96,7 @@ const registry = {
   },
   TETHER_ERR_DEPENDENCY_MISSING: {
     status: 500,
-    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`) or `better-sqlite3` (SqliteStore). The message names it.",
+    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`), `better-sqlite3` (SqliteStore) or `memcached` (MemcachedStore). The message names it.",
     fix: 'Install the package the message names: `npm install <package>` (for better-sqlite3 on npm 11, allow its install script with `allowScripts`).'
   }
 } as const satisfies Record<string, ErrorDefinition>

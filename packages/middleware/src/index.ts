@@ -2,7 +2,7 @@
  * @tether/middleware: cluster-safe sessions for Fastify and Express.
  *
  * The root export re-exports every subpath, for compatibility. The subpaths load only what
- * they name: `@tether/middleware/fastify`, `/express`, `/memory`, `/redis`, `/sqlite`,
+ * they name: `@tether/middleware/fastify`, `/express`, `/memory`, `/redis`, `/sqlite`, `/memcached`,
  * `/connect`, `/errors`, `/store`. No entry point loads a client library on import; each
  * store loads its own when it first needs it.
  *
@@ -32,4 +32,5 @@ export type { StickyCacheOptions, RouteHint, Route } from './sticky-cache.js'
 export * from './stores/memory/index.js'
 export * from './stores/redis/index.js'
 export * from './stores/sqlite/index.js'
+export * from './stores/memcached/index.js'
 export * from './stores/connect/index.js'
