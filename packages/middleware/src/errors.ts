@@ -54,6 +54,11 @@ const registry = {
     message: 'A compare-and-swap store (MemcachedStore) met another writer on every one of its `casRetries` tries; nothing of the change was written.',
     fix: 'Retry the request. If it recurs, one session takes writes from very many processes at once: raise `casRetries`, or use lock mode for that route.'
   },
+  TETHER_ERR_WRITE_UNCONFIRMED: {
+    status: 503,
+    message: 'With `waitForReplicas`: the session write is applied on the Redis primary, but fewer replicas than asked confirmed it within the timeout, so a failover now could lose it. The request is not reported as a success.',
+    fix: 'Retry (a retried write is applied again: increments count twice). If it recurs, check the replicas and the replication link, or raise the timeout.'
+  },
   TETHER_ERR_STORE_CORRUPT: {
     status: 500,
     message: 'The store returned session data that is not valid JSON or not a record Tether wrote.',
