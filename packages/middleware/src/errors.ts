@@ -54,6 +54,16 @@ const registry = {
     message: "A session write was sent to the store but no answer came (a timeout, or the connection dropped): it may have been applied. Stores that apply a write id at most once (Memory, Redis, SQLite) were asked again under the same id, and that retry got no answer either; either way the write is applied at most once. The request's changes are not written again at the end of the request.",
     fix: 'Reload the session before repeating the request: a repeat is a new write, so one that only sets values is safe to repeat, but an increment may count twice. Check the store if this persists.'
   },
+  TETHER_ERR_STORE_CONFLICT: {
+    status: 503,
+    message: 'A compare-and-swap store (MemcachedStore) met another writer on every one of its `casRetries` tries; nothing of the change was written.',
+    fix: 'Retry the request. If it recurs, one session takes writes from very many processes at once: raise `casRetries`, or use lock mode for that route.'
+  },
+  TETHER_ERR_WRITE_UNCONFIRMED: {
+    status: 503,
+    message: 'With `waitForReplicas`: the session write is applied on the Redis primary, but fewer replicas than asked confirmed it within the timeout, so a failover now could lose it. The request is not reported as a success.',
+    fix: 'Retry (a retried write is applied again: increments count twice). If it recurs, check the replicas and the replication link, or raise the timeout.'
+  },
   TETHER_ERR_STORE_CORRUPT: {
     status: 500,
     message: 'The store returned session data that is not valid JSON or not a record Tether wrote.',
@@ -106,7 +116,7 @@ const registry = {
   },
   TETHER_ERR_DEPENDENCY_MISSING: {
     status: 500,
-    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`) `better-sqlite3` (SqliteStore), `pg` (PostgresStore) or `mysql2` (MySqlStore). The message names it.",
+    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`), `better-sqlite3` (SqliteStore), `pg` (PostgresStore), `mysql2` (MySqlStore) or `memcached` (MemcachedStore). The message names it.",
     fix: 'Install the package the message names: `npm install <package>` (for better-sqlite3 on npm 11, allow its install script with `allowScripts`).'
   }
 } as const satisfies Record<string, ErrorDefinition>

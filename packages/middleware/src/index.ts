@@ -3,7 +3,7 @@
  *
  * The root export re-exports every subpath, for compatibility. The subpaths load only what
  * they name: `@tether/middleware/fastify`, `/express`, `/memory`, `/redis`, `/sqlite`,
- * `/postgres`, `/mysql`, `/connect`, `/errors`, `/store`. No entry point loads a client library on import; each
+ * `/postgres`, `/mysql`, `/memcached`, `/connect`, `/errors`, `/store`. No entry point loads a client library on import; each
  * store loads its own when it first needs it.
  *
  * @example
@@ -36,4 +36,5 @@ export * from './stores/redis/index.js'
 export * from './stores/sqlite/index.js'
 export * from './stores/postgres/index.js'
 export * from './stores/mysql/index.js'
+export * from './stores/memcached/index.js'
 export * from './stores/connect/index.js'
