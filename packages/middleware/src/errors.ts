@@ -102,7 +102,7 @@ const registry = {
   TETHER_ERR_LOCK_UNSUPPORTED: {
     status: 500,
     message: 'Lock mode was asked of a store without `lock()`.',
-    fix: 'Use a store with locks (Memory, Redis, SQLite, PostgreSQL, MySQL); `ConnectStore` has none.'
+    fix: 'Use a store with locks (Memory, Redis, SQLite, PostgreSQL, MySQL, memcached); `ConnectStore` has none.'
   },
   TETHER_ERR_STORE_CAPABILITY: {
     status: 500,
