@@ -8,6 +8,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { fastifySession } from '@tether/middleware'
 import type { SessionStore } from '@tether/middleware'
+import { answerStoreOutcome } from './outcomes.js'
 import { renderPage } from './page.js'
 import type { VisitFacts } from './page.js'
 
@@ -62,6 +63,8 @@ export async function buildApp (options: CounterAppOptions): Promise<FastifyInst
     ...(options.trustProxy.length > 0 && typeof options.store.invalidations === 'function' ? { nearCache: true } : {})
   })
   app.addHook('onClose', async () => { await options.store.close?.() })
+  // Session gone, store down, outcome unknown: each its own page or JSON and status.
+  app.setErrorHandler(answerStoreOutcome)
 
   const visit = async (req: FastifyRequest): Promise<VisitFacts> => {
     req.session.increment('count')

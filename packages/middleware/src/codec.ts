@@ -1,14 +1,15 @@
 /**
  * Encoding of session values: one JSON text per top-level key.
  *
- * Decoding goes through secure-json-parse with `__proto__` and `constructor.prototype` removed,
- * and top-level keys land in a null-prototype object, so nothing a store returns can reach a
- * prototype.
+ * Session data is plain data, and `__proto__`, `constructor` and `prototype` are ordinary keys
+ * at every level, the same way on the way in and on the way out: encoding is `JSON.stringify`
+ * (an own `__proto__` property is written like any other), decoding is `JSON.parse` (which
+ * defines every key as an own data property and never calls a setter, so a stored
+ * `"__proto__"` comes back as an own key, not as a prototype). A value therefore reads back
+ * exactly as it was written. Top-level keys live in a null-prototype object behind the
+ * session proxy, and `toJSON()` copies them with `defineProperty`, never by assignment.
  */
-import sjson from 'secure-json-parse'
 import { tetherError } from './errors.js'
-
-const parseOptions = { protoAction: 'remove', constructorAction: 'remove' } as const
 
 /**
  * Encode one top-level value. `undefined` means "delete the key"; values JSON cannot hold
@@ -39,12 +40,14 @@ export function encodeValue (key: string, value: unknown): string | undefined {
  *
  * @example
  * ```ts
- * decodeValue('cart', '{"items":[1],"__proto__":{"admin":true}}') // { items: [1] }
+ * const cart = decodeValue('cart', '{"items":[1],"__proto__":{"admin":true}}') as Record<string, unknown>
+ * Object.getPrototypeOf(cart) === Object.prototype // true: "__proto__" is an own key of cart
+ * Object.hasOwn(cart, '__proto__')                 // true
  * ```
  */
 export function decodeValue (key: string, json: string): unknown {
   try {
-    return sjson.parse(json, undefined, parseOptions)
+    return JSON.parse(json) as unknown
   } catch (err) {
     throw tetherError('TETHER_ERR_STORE_CORRUPT', `session key '${key}' in the store is not valid JSON`, { cause: err })
   }

@@ -239,12 +239,19 @@ export class SessionState implements ProxyTarget {
     return next
   }
 
+  /**
+   * The data as a plain object. Keys are defined, not assigned: `Object.assign({}, data)` would
+   * run the `__proto__` setter for a key of that name and hand out an object whose prototype
+   * came from session data.
+   */
   snapshot (): Record<string, unknown> {
     this.decodeAll()
+    const out: Record<string, unknown> = {}
     for (const key of Object.keys(this.data)) {
-      const v = this.data[key]
-      if (typeof v === 'object' && v !== null) this.handOut(key)
+      const value = this.data[key]
+      if (typeof value === 'object' && value !== null) this.handOut(key)
+      Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true })
     }
-    return Object.assign({}, this.data)
+    return out
   }
 }

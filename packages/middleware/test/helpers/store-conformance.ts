@@ -187,12 +187,19 @@ export function storeConformance (t: Test, name: string, make: (t: Test) => Prom
       t.ok(v[0]! < v[1]! && v[1]! < v[2]!, `versions increase: ${v.join(' < ')}`)
       t.equal((await store.load(id, loadOpts()))!.version, v[2])
     }],
-    ['prototype-keys', '__proto__ and constructor are plain keys', async (t, store) => {
+    ['prototype-keys', '__proto__, constructor and prototype are plain keys', async (t, store) => {
       const id = newId()
-      await store.apply(id, create([['__proto__', '{"admin":true}'], ['constructor', '{"prototype":{"x":1}}']]))
+      await store.apply(id, create([['__proto__', '{"admin":true}'], ['constructor', '{"prototype":{"x":1}}'], ['prototype', '{"__proto__":{"y":2}}']]))
+      await store.apply(id, update({ set: [['hasOwnProperty', '1']] }))
       const s = await store.load(id, loadOpts())
       t.equal(s!.fields.get('__proto__'), '{"admin":true}')
       t.equal(s!.fields.get('constructor'), '{"prototype":{"x":1}}')
+      t.equal(s!.fields.get('prototype'), '{"__proto__":{"y":2}}', 'nested __proto__ kept as text')
+      t.equal(s!.fields.get('hasOwnProperty'), '1', 'an Object.prototype method name is a plain key too')
+      t.same([...s!.fields.keys()].sort(), ['__proto__', 'constructor', 'hasOwnProperty', 'prototype'], 'exactly the keys written, as own entries')
+      const bumped = await store.apply(id, update({ incr: [['constructor2', 1]], del: ['__proto__'] }))
+      t.ok(bumped.ok, 'a later change applies')
+      t.notOk((await store.load(id, loadOpts()))!.fields.has('__proto__'), '__proto__ deleted like any key')
       t.equal(({} as Record<string, unknown>).admin, undefined, 'Object.prototype untouched')
     }],
     ['exactly-once', 'a repeated write id is answered with the first result, never applied twice', async (t, store) => {
