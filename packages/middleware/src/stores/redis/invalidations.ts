@@ -92,7 +92,8 @@ export class RedisInvalidations implements InvalidationChannel {
       // from OFF. The connection reads no keys, so the default mode tracked nothing.
       await this.#send(['CLIENT', 'TRACKING', 'OFF'])
       await this.#send(['CLIENT', 'TRACKING', 'ON', 'BCAST', 'PREFIX', this.#prefix])
-      await this.#send(['CLIENT', 'SETNAME', `tether-near-cache-${process.pid}`])
+      // A name for CLIENT LIST (operators, the tests); an ACL that refuses it costs nothing.
+      await this.#send(['CLIENT', 'SETNAME', `tether-near-cache-${process.pid}`]).catch(() => {})
       if (conn !== this.#conn || this.#closed) return
       // Copies installed before this point were dropped above; from here every change is heard.
       this.#listener(null)
