@@ -128,7 +128,14 @@ export class RedisInvalidations implements InvalidationChannel {
   }
 }
 
-/** The error for a RedisStore that cannot give the near-cache an invalidation channel. */
+/**
+ * The error for a RedisStore that cannot give the near-cache an invalidation channel.
+ *
+ * @example
+ * ```ts
+ * throw unsupported('runs on ioredis') // TETHER_ERR_NEAR_CACHE_UNSUPPORTED
+ * ```
+ */
 export function unsupported (why: string): Error {
   return tetherError('TETHER_ERR_NEAR_CACHE_UNSUPPORTED', `session option 'nearCache': RedisStore ${why}; the near-cache needs the node-redis client on a standalone Redis (a dedicated RESP3 connection for CLIENT TRACKING). Pass a node-redis client or a url, or turn the near-cache off`)
 }
