@@ -111,8 +111,8 @@ t.test('4: a write sent straight to a node is seen by sticky reads on the node h
   const other = names.find((n) => n !== w.node)!
   const direct = c.clone(false)
   await direct.send('POST', '/w?val=200', byName.get(other)!.url)
-  // Another client's write: visible once its invalidation is delivered (bounded by maxLag; a
-  // fraction of a millisecond on loopback). 20 ms keeps a saturated CI machine from flaking.
+  // Another client's write: visible once its invalidation is delivered (bounded by maxLag, too
+  // short to observe on loopback). 20 ms keeps a saturated CI machine from flaking.
   await sleep(20)
   const r = await c.clone().send('GET', '/r')
   t.equal(r.node, w.node)
