@@ -24,8 +24,8 @@ export async function compareApps ({ apps, peer, plain, redis, rounds, duration,
       const app = await startBenchApp(file, { REDIS_URL: redis.url, ...env })
       try {
         const cookies = name === plain ? undefined : await mintCookies(app.url, 1)
-        // Behind tether-balancer: wrk plays the balancer's part by sending its route header.
-        const headers = env.STICKY === '1' ? { 'x-tether-route': 'sticky' } : {}
+        // The near-cache needs no route header: it is correct under any routing.
+        const headers = {}
         for (const route of routes) {
           const key = `${name}\n${route}`
           runs.set(key, [...(runs.get(key) ?? []), await measure(app, route, { duration, cookies, redis: cookies ? redis : undefined, headers })])

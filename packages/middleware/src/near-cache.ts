@@ -24,7 +24,14 @@ import type { InvalidationChannel, SessionRecord, SessionStore, StoredSession } 
 import { writeFields } from './stores/kit/index.js'
 import type { FieldDelta } from './stores/kit/index.js'
 
-/** Options of the near-cache (`SessionOptions.nearCache`). */
+/**
+ * Options of the near-cache (`SessionOptions.nearCache`).
+ *
+ * @example
+ * ```ts
+ * app.register(fastifySession, { secret, store: new RedisStore({ url }), nearCache: { maxEntries: 50_000, maxLag: 500 } })
+ * ```
+ */
 export interface NearCacheOptions {
   /** Most sessions kept per process (least recently used evicted). Default 10 000. */
   maxEntries?: number
@@ -47,7 +54,14 @@ export interface NearCacheOptions {
 
 type Entry = SessionRecord & { readonly cachedAt: number }
 
-/** A load in flight: what it must find unchanged to install its result. */
+/**
+ * A load in flight: what it must find unchanged to install its result.
+ *
+ * @example
+ * ```ts
+ * const ticket: LoadTicket = cache.begin(id) // { id, epoch, gen }
+ * ```
+ */
 export interface LoadTicket {
   readonly id: string
   readonly epoch: number

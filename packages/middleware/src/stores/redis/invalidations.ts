@@ -92,7 +92,8 @@ export class RedisInvalidations implements InvalidationChannel {
       // from OFF. The connection reads no keys, so the default mode tracked nothing.
       await this.#send(['CLIENT', 'TRACKING', 'OFF'])
       await this.#send(['CLIENT', 'TRACKING', 'ON', 'BCAST', 'PREFIX', this.#prefix])
-      await this.#send(['CLIENT', 'SETNAME', `tether-near-cache-${process.pid}`])
+      // A name for CLIENT LIST (operators, the tests); an ACL that refuses it costs nothing.
+      await this.#send(['CLIENT', 'SETNAME', `tether-near-cache-${process.pid}`]).catch(() => {})
       if (conn !== this.#conn || this.#closed) return
       // Copies installed before this point were dropped above; from here every change is heard.
       this.#listener(null)
@@ -127,7 +128,14 @@ export class RedisInvalidations implements InvalidationChannel {
   }
 }
 
-/** The error for a RedisStore that cannot give the near-cache an invalidation channel. */
+/**
+ * The error for a RedisStore that cannot give the near-cache an invalidation channel.
+ *
+ * @example
+ * ```ts
+ * throw unsupported('runs on ioredis') // TETHER_ERR_NEAR_CACHE_UNSUPPORTED
+ * ```
+ */
 export function unsupported (why: string): Error {
   return tetherError('TETHER_ERR_NEAR_CACHE_UNSUPPORTED', `session option 'nearCache': RedisStore ${why}; the near-cache needs the node-redis client on a standalone Redis (a dedicated RESP3 connection for CLIENT TRACKING). Pass a node-redis client or a url, or turn the near-cache off`)
 }
