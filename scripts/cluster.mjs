@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
+import { createRequire } from 'node:module'
 import net from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -36,8 +37,8 @@ export function parsePort (value, flag) {
 }
 
 /**
- * Which shared store the nodes use: an explicit `sqlite:<path>` or `redis://…` URL, else a
- * SQLite file in `dataDir`.
+ * Which shared store the nodes use: an explicit `sqlite:<path>`, `redis://…`, `postgres://…` or
+ * `mysql://…` URL, else a SQLite file in `dataDir`.
  * @param {string | undefined} url @param {string} dataDir @param {string} source
  */
 export function resolveStore (url, dataDir, source) {
@@ -48,7 +49,11 @@ export function resolveStore (url, dataDir, source) {
     if (!URL.canParse(url)) { throw new ClusterError(`${source} is not a valid Redis URL: ${JSON.stringify(url)}`, 2) }
     return url
   }
-  throw new ClusterError(`${source} must be sqlite:<path> or redis://host:port; got ${JSON.stringify(url)}`, 2)
+  if (/^(postgres(ql)?|mysql):\/\/[^/\s]+/.test(url)) {
+    if (!URL.canParse(url)) { throw new ClusterError(`${source} is not a valid URL: ${JSON.stringify(url)}`, 2) }
+    return url
+  }
+  throw new ClusterError(`${source} must be sqlite:<path>, redis://host:port, postgres://host/db or mysql://host/db; got ${JSON.stringify(url)}`, 2)
 }
 
 /** Fail now, with the flag's name, if a port the user chose is taken. */
@@ -93,11 +98,29 @@ async function checkRedis (url) {
   }
 }
 
+/** A PostgreSQL or MySQL URL must answer before three nodes are pointed at it. */
+async function checkSql (url) {
+  const require = createRequire(import.meta.url)
+  try {
+    if (url.startsWith('mysql')) {
+      const conn = await require('mysql2/promise').createConnection({ uri: url, connectTimeout: 2000 })
+      try { await conn.query('SELECT 1') } finally { await conn.end() }
+    } else {
+      const { Client } = require('pg')
+      const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 })
+      await client.connect()
+      try { await client.query('SELECT 1') } finally { await client.end() }
+    }
+  } catch (err) {
+    throw new ClusterError(`cannot reach the database at ${redact(url)}: ${err.message}`)
+  }
+}
+
 function redact (url) {
   try {
     const u = new URL(url)
     return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`
-  } catch { return 'redis' }
+  } catch { return url.slice(0, url.indexOf(':')) }
 }
 
 function get (url, timeoutMs) {
@@ -145,7 +168,8 @@ export async function startCluster (options = {}) {
   }
   for (const [p, flag] of chosen) await probePort(p, flag)
   if (store.startsWith('sqlite:')) mkdirSync(dirname(store.slice('sqlite:'.length)), { recursive: true })
-  else await checkRedis(store)
+  else if (store.startsWith('redis')) await checkRedis(store)
+  else await checkSql(store)
   const secrets = loadSecrets(dataDir)
 
   const nodes = []

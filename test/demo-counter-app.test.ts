@@ -150,7 +150,7 @@ t.test('bad start-up input: one line on stderr and a non-zero exit', async (t) =
   const cases: Array<[string[], Record<string, string>, number, RegExp]> = [
     [['--port', 'abc'], {}, 2, /--port must be an integer from 0 to 65535; got "abc"/],
     [[], { PORT: '70000' }, 2, /PORT must be an integer/],
-    [['--store', 'mysql://db'], {}, 2, /--store must be sqlite:<path>, redis:\/\/host:port/],
+    [['--store', 'mongodb://db'], {}, 2, /--store must be sqlite:<path>, redis:\/\/host:port/],
     [['--bogus'], {}, 2, /Unknown option '--bogus'/],
     [['--secret', 'short', '--store', 'memory:'], {}, 2, /secret is 5 characters/],
     [['--store', `sqlite:${dir}`], { SESSION_SECRET: SECRET }, 1, /cannot open the session store/]

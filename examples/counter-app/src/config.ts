@@ -95,12 +95,12 @@ export function parsePort (value: string, source: string): number {
  * @example
  * ```ts
  * checkStoreUrl('sqlite:/var/lib/app/sessions.db', '--store') // ok
- * checkStoreUrl('mysql://db', '--store') // throws COUNTER_ERR_CONFIG
+ * checkStoreUrl('mongodb://db', '--store') // throws COUNTER_ERR_CONFIG
  * ```
  */
 export function checkStoreUrl (url: string, source: string): void {
-  const ok = (/^sqlite:.+/.test(url)) || url === 'memory:' || /^rediss?:\/\/[^/\s]+/.test(url)
+  const ok = (/^sqlite:.+/.test(url)) || url === 'memory:' || /^(rediss?|postgres(ql)?|mysql):\/\/[^/\s]+/.test(url)
   if (!ok) {
-    throw new CounterAppError('COUNTER_ERR_CONFIG', `${source} must be sqlite:<path>, redis://host:port, rediss://host:port or memory:; got ${JSON.stringify(url)}`)
+    throw new CounterAppError('COUNTER_ERR_CONFIG', `${source} must be sqlite:<path>, redis://host:port, rediss://host:port, postgres://host/db, mysql://host/db or memory:; got ${JSON.stringify(url)}`)
   }
 }

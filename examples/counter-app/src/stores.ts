@@ -1,13 +1,14 @@
 /** Turns a store URL into a session store: the only place the app knows which backends exist. */
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { MemoryStore, RedisStore, SqliteStore } from '@tether/middleware'
+import { MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore } from '@tether/middleware'
 import type { SessionStore } from '@tether/middleware'
 import { CounterAppError } from './errors.js'
 
 /**
  * Open the store a URL names: `sqlite:<path>` (directory created if missing), `redis://…`,
- * `rediss://…` or `memory:`.
+ * `rediss://…`, `postgres://…` (schema `counter`), `mysql://…` (table `counter_sessions`) or
+ * `memory:`.
  *
  * @example
  * ```ts
@@ -18,6 +19,8 @@ export function openStore (url: string): SessionStore {
   try {
     if (url === 'memory:') return new MemoryStore()
     if (url.startsWith('redis://') || url.startsWith('rediss://')) return new RedisStore({ url, prefix: 'counter:sess:' })
+    if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return new PostgresStore({ url, schema: 'counter' })
+    if (url.startsWith('mysql://')) return new MySqlStore({ url, table: 'counter_sessions' })
     if (url.startsWith('sqlite:')) {
       const path = url.slice('sqlite:'.length)
       if (path === ':memory:') return new SqliteStore({ path })
@@ -40,11 +43,11 @@ export function openStore (url: string): SessionStore {
  * ```
  */
 export function describeStore (url: string): string {
-  if (!url.startsWith('redis')) return url
+  if (!/^(rediss?|postgres(ql)?|mysql):/.test(url)) return url
   try {
     const u = new URL(url)
     return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`
   } catch {
-    return 'redis'
+    return url.slice(0, url.indexOf(':'))
   }
 }

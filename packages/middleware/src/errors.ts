@@ -106,7 +106,7 @@ const registry = {
   },
   TETHER_ERR_STORE_CAPABILITY: {
     status: 500,
-    message: 'An option needs something the store does not support (`owner` and `destroyAllFor()` need a store with the `destroyAll` capability: Memory, PostgreSQL, MySQL); refused at start-up. The message names the option and the store.',
+    message: 'An option needs something the store does not support (`owner` and `destroyAllFor()` need a store with the `destroyAll` capability: Memory, SQLite, PostgreSQL, MySQL); refused at start-up. The message names the option and the store.',
     fix: 'Use a store that declares the capability in `store.capabilities`, or drop the option.'
   },
   TETHER_ERR_NEAR_CACHE_UNSUPPORTED: {

@@ -83,7 +83,7 @@ export interface SessionOptions {
    * The session key whose value identifies the user (for example `'userId'`): the store keeps
    * an index of each user's sessions as they are written, so that `destroyAllFor(user)` logs
    * that user out everywhere. Needs a store with the `destroyAll` capability (Memory,
-   * PostgreSQL, MySQL), else `TETHER_ERR_STORE_CAPABILITY` at start-up.
+   * SQLite, PostgreSQL, MySQL), else `TETHER_ERR_STORE_CAPABILITY` at start-up.
    */
   owner?: string
   /** Lock mode settings. */

@@ -205,3 +205,16 @@ t.test('better-sqlite3 stays off the import path and its absence is a typed erro
   t.equal(err.code, 'TETHER_ERR_DEPENDENCY_MISSING')
   t.match(err.message, /npm install better-sqlite3/, 'the message says what to do')
 })
+
+t.test('a file made before the owner column gets it on open (log out everywhere)', async (t) => {
+  const old = join(dir, 'before-owner.db')
+  const db = new Database(old)
+  db.exec('CREATE TABLE tether_sessions (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, absolute_expiry INTEGER NOT NULL, expires_at INTEGER NOT NULL, version INTEGER NOT NULL, lock_seq INTEGER NOT NULL DEFAULT 0, lock_token INTEGER, lock_expires INTEGER) WITHOUT ROWID')
+  db.close()
+  const store = new SqliteStore({ path: old })
+  t.teardown(() => store.close())
+  const id = newId()
+  t.ok((await store.apply(id, { ...create([['user', '"ada"']]), owner: 'ada' })).ok)
+  t.equal(await store.destroyAll('ada'), 1)
+  t.equal(await store.load(id, { now: Date.now(), idleTimeout: 3_600_000, refreshBelow: 0 }), undefined)
+})

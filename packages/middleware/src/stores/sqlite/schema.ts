@@ -38,6 +38,15 @@ CREATE TABLE IF NOT EXISTS tether_writes (
 ) WITHOUT ROWID;
 `
 
+/**
+ * Added after the first release (log out everywhere): a file created before has no `owner`
+ * column, so it is added when missing (see `ownerColumnMissing`), then indexed.
+ */
+export const OWNER_COLUMN = 'ALTER TABLE tether_sessions ADD COLUMN owner TEXT'
+export const OWNER_INDEX = 'CREATE INDEX IF NOT EXISTS tether_sessions_owner ON tether_sessions (owner) WHERE owner IS NOT NULL'
+/** Returns a row when the column is missing. */
+export const OWNER_COLUMN_MISSING = "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM pragma_table_info('tether_sessions') WHERE name = 'owner')"
+
 /** A session row as the statements below return it. */
 export interface SessionRow {
   created_at: number
@@ -77,6 +86,10 @@ export const SQL = {
   renewLock: 'UPDATE tether_sessions SET lock_expires = ? WHERE id = ? AND lock_token = ? AND lock_expires > ?',
   /** Params: id, token. A late release of a lease someone else took over changes nothing. */
   releaseLock: 'UPDATE tether_sessions SET lock_token = NULL, lock_expires = NULL WHERE id = ? AND lock_token = ?',
+  /** Params: owner (or null), id. The owner index follows the write that set the key. */
+  setOwner: 'UPDATE tether_sessions SET owner = ? WHERE id = ?',
+  /** Params: owner. */
+  selectOwned: 'SELECT id, expires_at, absolute_expiry FROM tether_sessions WHERE owner = ?',
   /** Params: now, batch size. */
   selectExpired: 'SELECT id FROM tether_sessions WHERE expires_at <= ? LIMIT ?'
 } as const

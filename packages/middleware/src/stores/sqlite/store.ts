@@ -9,12 +9,12 @@
  * then SQLite's busy handler waits, up to `busyTimeout`.
  */
 import { tetherError, storeUnavailable } from '../../errors.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
+import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
 import { addCounters, StoreLocks } from '../kit/index.js'
 import type { LockAttempt } from '../kit/index.js'
 import { loadBetterSqlite3 } from './driver.js'
 import type { Database, Statement } from './driver.js'
-import { SCHEMA, SQL } from './schema.js'
+import { OWNER_COLUMN, OWNER_COLUMN_MISSING, OWNER_INDEX, SCHEMA, SQL } from './schema.js'
 import type { SessionRow } from './schema.js'
 import { ReleaseSignal } from './wakeup.js'
 
@@ -60,6 +60,8 @@ const BACKEND = 'SqliteStore'
 export class SqliteStore implements SessionStore {
   /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
   readonly exactlyOnce = true
+  /** Log out everywhere: an indexed owner column, written in the same transaction as the session. */
+  readonly capabilities: StoreCapabilities = { destroyAll: true }
   readonly #db: Database
   readonly #sql: Statements
   readonly #signal: ReleaseSignal
@@ -85,7 +87,11 @@ export class SqliteStore implements SessionStore {
       // NORMAL is durable against process crashes in WAL mode; only a power loss can drop the
       // last commits, which for sessions means a few users log in again.
       this.#db.pragma('synchronous = NORMAL')
-      this.#db.transaction(() => this.#db.exec(SCHEMA)).immediate()
+      this.#db.transaction(() => {
+        this.#db.exec(SCHEMA)
+        if (this.#db.prepare(OWNER_COLUMN_MISSING).get() !== undefined) this.#db.exec(OWNER_COLUMN)
+        this.#db.exec(OWNER_INDEX)
+      }).immediate()
       this.#sql = Object.fromEntries(Object.entries(SQL).map(([name, text]) => [name, this.#db.prepare<unknown[]>(text)])) as Statements
       this.#signal = new ReleaseSignal(this.#db.memory ? undefined : `${this.#db.name}-tether-unlock`)
     } catch (err) {
@@ -168,6 +174,7 @@ export class SqliteStore implements SessionStore {
       for (const [key, json] of change.set) this.#sql.upsertField.run(id, key, json)
       for (const key of change.del) this.#sql.deleteField.run(id, key)
       for (const [key, value] of counters) this.#sql.upsertField.run(id, key, String(value))
+      if (change.owner !== undefined) this.#sql.setOwner.run(change.owner, id)
       const committed = this.#sql.commit.get(Math.min(now + ttl, absolute), id) as { version: number }
       if (change.writeId !== undefined) {
         this.#sql.insertWrite.run(id, change.writeId, committed.version, JSON.stringify([committed.version, [...counters]]))
@@ -181,6 +188,21 @@ export class SqliteStore implements SessionStore {
     const wasLocked = this.#run(() => this.#db.transaction(() => this.#delete(id)).immediate())
     // Waiters for this session's lock learn now that there is nothing left to lock.
     if (wasLocked) this.#signal.notify()
+  }
+
+  async destroyAll (owner: string): Promise<number> {
+    const now = Date.now()
+    const [live, wasLocked] = this.#run(() => this.#db.transaction(() => {
+      let count = 0
+      let locked = false
+      for (const row of this.#sql.selectOwned.all(owner) as Array<{ id: string, expires_at: number, absolute_expiry: number }>) {
+        if (row.expires_at > now && row.absolute_expiry > now) count++
+        if (this.#delete(row.id)) locked = true
+      }
+      return [count, locked] as const
+    }).immediate())
+    if (wasLocked) this.#signal.notify()
+    return live
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
