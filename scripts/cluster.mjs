@@ -36,7 +36,7 @@ export function parsePort (value, flag) {
 }
 
 /**
- * Which shared store the nodes use: an explicit `sqlite:<path>` or `redis://…` URL, else a
+ * Which shared store the nodes use: an explicit `sqlite:<path>`, `redis://…` or `memcached://…` URL, else a
  * SQLite file in `dataDir`.
  * @param {string | undefined} url @param {string} dataDir @param {string} source
  */
@@ -48,7 +48,8 @@ export function resolveStore (url, dataDir, source) {
     if (!URL.canParse(url)) { throw new ClusterError(`${source} is not a valid Redis URL: ${JSON.stringify(url)}`, 2) }
     return url
   }
-  throw new ClusterError(`${source} must be sqlite:<path> or redis://host:port; got ${JSON.stringify(url)}`, 2)
+  if (/^memcached:\/\/[^/\s]+$/.test(url)) return url
+  throw new ClusterError(`${source} must be sqlite:<path>, redis://host:port or memcached://host:port; got ${JSON.stringify(url)}`, 2)
 }
 
 /** Fail now, with the flag's name, if a port the user chose is taken. */

@@ -4,11 +4,12 @@
 //
 //   npm start                                  SQLite in .tether/demo/, balancer on :8080, admin on :9090
 //   npm start -- --store redis://127.0.0.1:6379   (or REDIS_URL=redis://… npm start)
+//   npm start -- --store memcached://127.0.0.1:11211
 //   npm start -- --port 0 --admin-port 0          any free ports
 import { parseArgs } from 'node:util'
 import { ClusterError, parsePort, startCluster } from './cluster.mjs'
 
-const USAGE = 'usage: npm start -- [--store sqlite:<path>|redis://host:port] [--port N] [--admin-port N] [--node-ports A,B,C] [--data-dir DIR]'
+const USAGE = 'usage: npm start -- [--store sqlite:<path>|redis://host:port|memcached://host:port] [--port N] [--admin-port N] [--node-ports A,B,C] [--data-dir DIR]'
 
 function fail (err) {
   process.stderr.write(`tether: ${err instanceof Error ? err.message : String(err)}\n`)

@@ -27,9 +27,9 @@ t.test('bad input: one clear line, a non-zero exit, no process left', async (t) 
   const busy = await busyPort(t)
   const closed = await freePort() // nothing listens there
   const cases: Array<[string, string[], Record<string, string>, number, RegExp]> = [
-    ['unknown store scheme', ['--store', 'mysql://db'], {}, 2, /^tether: --store must be sqlite:<path> or redis:\/\/host:port; got "mysql:\/\/db"$/],
+    ['unknown store scheme', ['--store', 'mysql://db'], {}, 2, /^tether: --store must be sqlite:<path>, redis:\/\/host:port or memcached:\/\/host:port; got "mysql:\/\/db"$/],
     ['memory store', ['--store', 'memory:'], {}, 2, /needs? a shared store/],
-    ['bad REDIS_URL', [], { REDIS_URL: 'http://cache' }, 2, /^tether: REDIS_URL must be sqlite:<path> or redis:\/\/host:port/],
+    ['bad REDIS_URL', [], { REDIS_URL: 'http://cache' }, 2, /^tether: REDIS_URL must be sqlite:<path>, redis:\/\/host:port or memcached:\/\/host:port/],
     ['missing port value', ['--port'], {}, 2, /^tether: Option '--port <value>' argument missing/],
     ['invalid port', ['--port', '80x'], {}, 2, /^tether: --port must be an integer from 0 to 65535; got "80x"$/],
     ['port out of range', ['--admin-port', '65536'], {}, 2, /--admin-port must be an integer/],

@@ -1,13 +1,13 @@
 /** Turns a store URL into a session store: the only place the app knows which backends exist. */
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { MemoryStore, RedisStore, SqliteStore } from '@tether/middleware'
+import { MemcachedStore, MemoryStore, RedisStore, SqliteStore } from '@tether/middleware'
 import type { SessionStore } from '@tether/middleware'
 import { CounterAppError } from './errors.js'
 
 /**
  * Open the store a URL names: `sqlite:<path>` (directory created if missing), `redis://…`,
- * `rediss://…` or `memory:`.
+ * `rediss://…`, `memcached://host:port[,host:port]` or `memory:`.
  *
  * @example
  * ```ts
@@ -18,6 +18,7 @@ export function openStore (url: string): SessionStore {
   try {
     if (url === 'memory:') return new MemoryStore()
     if (url.startsWith('redis://') || url.startsWith('rediss://')) return new RedisStore({ url, prefix: 'counter:sess:' })
+    if (url.startsWith('memcached://')) return new MemcachedStore({ url, prefix: 'counter:sess:' })
     if (url.startsWith('sqlite:')) {
       const path = url.slice('sqlite:'.length)
       if (path === ':memory:') return new SqliteStore({ path })
