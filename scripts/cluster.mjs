@@ -37,8 +37,8 @@ export function parsePort (value, flag) {
 }
 
 /**
- * Which shared store the nodes use: an explicit `sqlite:<path>`, `redis://…`, `postgres://…` or
- * `mysql://…` URL, else a SQLite file in `dataDir`.
+ * Which shared store the nodes use: an explicit `sqlite:<path>`, `redis://…`, `postgres://…`,
+ * `mysql://…` or `memcached://…` URL, else a SQLite file in `dataDir`.
  * @param {string | undefined} url @param {string} dataDir @param {string} source
  */
 export function resolveStore (url, dataDir, source) {
@@ -53,7 +53,8 @@ export function resolveStore (url, dataDir, source) {
     if (!URL.canParse(url)) { throw new ClusterError(`${source} is not a valid URL: ${JSON.stringify(url)}`, 2) }
     return url
   }
-  throw new ClusterError(`${source} must be sqlite:<path>, redis://host:port, postgres://host/db or mysql://host/db; got ${JSON.stringify(url)}`, 2)
+  if (/^memcached:\/\/[^/\s]+$/.test(url)) return url
+  throw new ClusterError(`${source} must be sqlite:<path>, redis://host:port, postgres://host/db, mysql://host/db or memcached://host:port; got ${JSON.stringify(url)}`, 2)
 }
 
 /** Fail now, with the flag's name, if a port the user chose is taken. */

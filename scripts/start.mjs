@@ -6,11 +6,12 @@
 //   npm start -- --store redis://127.0.0.1:6379   (or REDIS_URL=redis://… npm start)
 //   npm start -- --store postgres://postgres@127.0.0.1:5432/test   (schema "counter", created on first use)
 //   npm start -- --store mysql://root@127.0.0.1:3306/test          (table counter_sessions)
+//   npm start -- --store memcached://127.0.0.1:11211
 //   npm start -- --port 0 --admin-port 0          any free ports
 import { parseArgs } from 'node:util'
 import { ClusterError, parsePort, startCluster } from './cluster.mjs'
 
-const USAGE = 'usage: npm start -- [--store sqlite:<path>|redis://host:port|postgres://host/db|mysql://host/db] [--port N] [--admin-port N] [--node-ports A,B,C] [--data-dir DIR]'
+const USAGE = 'usage: npm start -- [--store sqlite:<path>|redis://host:port|postgres://host/db|mysql://host/db|memcached://host:port] [--port N] [--admin-port N] [--node-ports A,B,C] [--data-dir DIR]'
 
 function fail (err) {
   process.stderr.write(`tether: ${err instanceof Error ? err.message : String(err)}\n`)

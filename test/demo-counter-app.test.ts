@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRedis } from './helpers/redis.js'
+import { startMemcached } from './helpers/memcached.js'
 import { cookieFrom, freePort, request, waitFor } from './helpers/net.js'
 import { childEnv } from './helpers/net.js'
 
@@ -50,7 +51,7 @@ async function startNode (t: Test, name: string, store: string): Promise<Node> {
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`)
     try { return (await request(`${url}/health`, { timeoutMs: 1000 })).status === 200 } catch { return false }
-  }, 15_000, `${name} on port ${port}`)
+  }, 60_000, `${name} on port ${port}`)
   return { url, child, output: () => output }
 }
 
@@ -132,6 +133,11 @@ t.test('with a SQLite file shared by two node processes', async (t) => {
 t.test('with Redis shared by two node processes', async (t) => {
   const redis = await startRedis(t)
   await storeCases(t, redis.url, true)
+})
+
+t.test('with memcached shared by two node processes', async (t) => {
+  const memcached = await startMemcached(t)
+  await storeCases(t, memcached.url, true)
 })
 
 t.test('with the in-process memory store', async (t) => {

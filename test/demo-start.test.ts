@@ -27,7 +27,7 @@ t.test('bad input: one clear line, a non-zero exit, no process left', async (t) 
   const busy = await busyPort(t)
   const closed = await freePort() // nothing listens there
   const cases: Array<[string, string[], Record<string, string>, number, RegExp]> = [
-    ['unknown store scheme', ['--store', 'mongodb://db'], {}, 2, /^tether: --store must be sqlite:<path>, redis:\/\/host:port, postgres:\/\/host\/db or mysql:\/\/host\/db; got "mongodb:\/\/db"$/],
+    ['unknown store scheme', ['--store', 'mongodb://db'], {}, 2, /^tether: --store must be sqlite:<path>, redis:\/\/host:port, postgres:\/\/host\/db, mysql:\/\/host\/db or memcached:\/\/host:port; got "mongodb:\/\/db"$/],
     ['memory store', ['--store', 'memory:'], {}, 2, /needs? a shared store/],
     ['bad REDIS_URL', [], { REDIS_URL: 'http://cache' }, 2, /^tether: REDIS_URL must be sqlite:<path>, redis:\/\/host:port/],
     ['missing port value', ['--port'], {}, 2, /^tether: Option '--port <value>' argument missing/],

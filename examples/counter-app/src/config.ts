@@ -20,7 +20,7 @@ export interface CounterConfig {
   readonly host: string
   /** The name this node shows on its page and reports to the balancer's health checks. */
   readonly nodeName: string
-  /** `sqlite:<path>`, `redis://…`, `rediss://…` or `memory:`. */
+  /** `sqlite:<path>`, `redis://…`, `rediss://…`, `memcached://…` or `memory:`. */
   readonly store: string
   /** Cookie signing secret; undefined when none was given (the app then makes a random one). */
   readonly secret: string | undefined
@@ -29,7 +29,7 @@ export interface CounterConfig {
   readonly logLevel: string
 }
 
-const USAGE = 'usage: counter-app [--port N] [--host ADDR] [--node-name NAME] [--store sqlite:<path>|redis://…|memory:] [--secret S] [--trust-proxy ip,cidr]'
+const USAGE = 'usage: counter-app [--port N] [--host ADDR] [--node-name NAME] [--store sqlite:<path>|redis://…|memcached://…|memory:] [--secret S] [--trust-proxy ip,cidr]'
 
 /**
  * Read the configuration from `argv` (without node and script) and `env`.
@@ -99,8 +99,8 @@ export function parsePort (value: string, source: string): number {
  * ```
  */
 export function checkStoreUrl (url: string, source: string): void {
-  const ok = (/^sqlite:.+/.test(url)) || url === 'memory:' || /^(rediss?|postgres(ql)?|mysql):\/\/[^/\s]+/.test(url)
+  const ok = (/^sqlite:.+/.test(url)) || url === 'memory:' || /^(rediss?|postgres(ql)?|mysql):\/\/[^/\s]+/.test(url) || /^memcached:\/\/[^/\s]+$/.test(url)
   if (!ok) {
-    throw new CounterAppError('COUNTER_ERR_CONFIG', `${source} must be sqlite:<path>, redis://host:port, rediss://host:port, postgres://host/db, mysql://host/db or memory:; got ${JSON.stringify(url)}`)
+    throw new CounterAppError('COUNTER_ERR_CONFIG', `${source} must be sqlite:<path>, redis://host:port, rediss://host:port, postgres://host/db, mysql://host/db, memcached://host:port or memory:; got ${JSON.stringify(url)}`)
   }
 }

@@ -1,14 +1,14 @@
 /** Turns a store URL into a session store: the only place the app knows which backends exist. */
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore } from '@tether/middleware'
+import { MemcachedStore, MemoryStore, MySqlStore, PostgresStore, RedisStore, SqliteStore } from '@tether/middleware'
 import type { SessionStore } from '@tether/middleware'
 import { CounterAppError } from './errors.js'
 
 /**
  * Open the store a URL names: `sqlite:<path>` (directory created if missing), `redis://…`,
- * `rediss://…`, `postgres://…` (schema `counter`), `mysql://…` (table `counter_sessions`) or
- * `memory:`.
+ * `rediss://…`, `postgres://…` (schema `counter`), `mysql://…` (table `counter_sessions`),
+ * `memcached://host:port[,host:port]` or `memory:`.
  *
  * @example
  * ```ts
@@ -21,6 +21,7 @@ export function openStore (url: string): SessionStore {
     if (url.startsWith('redis://') || url.startsWith('rediss://')) return new RedisStore({ url, prefix: 'counter:sess:' })
     if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return new PostgresStore({ url, schema: 'counter' })
     if (url.startsWith('mysql://')) return new MySqlStore({ url, table: 'counter_sessions' })
+    if (url.startsWith('memcached://')) return new MemcachedStore({ url, prefix: 'counter:sess:' })
     if (url.startsWith('sqlite:')) {
       const path = url.slice('sqlite:'.length)
       if (path === ':memory:') return new SqliteStore({ path })
