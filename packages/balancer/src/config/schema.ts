@@ -183,7 +183,7 @@ const sticky = v.pipe(
 const healthFields = fields({
   enabled: v.optional(bool({ doc: 'whether to run active checks (passive checks are always on)' }), true),
   path: v.optional(text({ doc: 'GET this path; a 2xx or 3xx answer is a success', flag: { name: 'health-check', arg: 'PATH', help: 'active health checks: GET PATH on every node', alsoSets: { enabled: true } } }, /^\/[\x21-\x7e]*$/, 'must start with / and hold no spaces or controls'), '/'),
-  interval: v.optional(duration(10, { doc: 'time between two checks of a node', flag: { name: 'health-interval', arg: 'DUR', help: 'time between checks' } }), 2000),
+  interval: v.optional(duration(10, { doc: 'time between the starts of two checks of a node (fixed rate: a slow check does not delay the next)', flag: { name: 'health-interval', arg: 'DUR', help: 'time between checks' } }), 2000),
   timeout: v.optional(duration(1, { doc: 'one check\'s deadline (at most `interval`)' }), 1000),
   rise: v.optional(int(1, 100, { doc: 'consecutive successes that bring a down node back' }), 2),
   fall: v.optional(int(1, 100, { doc: 'consecutive failures that take a node down' }), 3)
