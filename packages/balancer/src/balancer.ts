@@ -81,6 +81,7 @@ class BalancerImpl implements Balancer {
       cookieName: sticky === null ? '' : config.sticky.cookie,
       trusted: new TrustedProxies(config.trustedProxies),
       retries: config.retries,
+      perTryTimeout: config.timeouts.perTry,
       accessLog: config.log.accessLog,
       hashesClients: config.algorithm === 'ip-hash'
     }

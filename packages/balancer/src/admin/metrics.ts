@@ -29,6 +29,7 @@ export class BalancerMetrics implements ProxyEvents {
   #retries = 0
   readonly #errors = new Map<ErrorCode, number>()
   readonly #latency: Histogram<'node'>
+  readonly #perTry: Counter<'node'>
   readonly #transitions: Counter<'node' | 'change'>
   /** Series read at scrape time through their `collect`; kept so that one object owns them. */
   readonly #collected: Array<Counter<string> | Gauge<string>> = []
@@ -66,6 +67,7 @@ export class BalancerMetrics implements ProxyEvents {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers
     })
+    this.#perTry = new Counter({ name: `${PREFIX}per_try_timeouts_total`, help: 'Attempts abandoned for no response headers within timeouts.perTry (then retried on another node when possible).', labelNames: ['node'], registers })
     const routes = this.#routes
     this.#collected.push(new Counter({
       name: `${PREFIX}routes_total`,
@@ -104,6 +106,10 @@ export class BalancerMetrics implements ProxyEvents {
 
   retried (): void {
     this.#retries++
+  }
+
+  perTryTimedOut (node: NodeStats): void {
+    this.#perTry.inc(node.labels)
   }
 
   errorAnswered (code: ErrorCode): void {

@@ -23,7 +23,7 @@ export type Route = 'sticky' | 'new' | 'moved'
  *
  * @example
  * ```ts
- * const events: ProxyEvents = { routed () {}, retried () {}, errorAnswered () {}, responseHead () {} }
+ * const events: ProxyEvents = { routed () {}, retried () {}, perTryTimedOut () {}, errorAnswered () {}, responseHead () {} }
  * ```
  */
 export interface ProxyEvents {
@@ -31,6 +31,8 @@ export interface ProxyEvents {
   routed (route: Route): void
   /** A safe-to-retry failure: the request is sent to another node. */
   retried (): void
+  /** An attempt on `node` had no response head within `timeouts.perTry` and was abandoned. */
+  perTryTimedOut (node: NodeStats): void
   /** The balancer answered a client with an error of its own. */
   errorAnswered (code: ErrorCode): void
   /** A node's response head arrived `ms` after its attempt began. */
