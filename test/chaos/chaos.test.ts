@@ -14,6 +14,9 @@ import { startCluster, type ChaosCluster } from './cluster.js'
 import { Load } from './load.js'
 
 const FAULT_MS = Number(process.env.CHAOS_FAULT_MS ?? 3000)
+// Five scenarios and four process starts: about 100 s in CI on a loaded 2-core machine, more
+// than the suite's default 180 s per file with long faults.
+t.setTimeout(FAULT_MS > 3000 ? 600_000 : 300_000)
 const CLIENTS = Number(process.env.CHAOS_CLIENTS ?? 6)
 
 interface Row {
