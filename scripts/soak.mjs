@@ -126,6 +126,7 @@ const seconds = (Date.now() - t0) / 1000
 
 const names = children.map((c) => c.name)
 console.log(`soak: ${result.requests.total} requests (${result['2xx']} 2xx, ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts) in ${seconds.toFixed(0)} s over ${CONNECTIONS} connections with sessions; ${Math.round(result.requests.average)} req/s; latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`)
+console.log(`statuses: ${Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => `${code}×${count}`).join(' ')}`)
 console.log(['t (s)', 'requests', ...names.map((n) => `${n} RSS MB / fds`)].join('\t'))
 // At most ~20 rows: every k-th sample, and always the last.
 const stride = Math.max(1, Math.ceil(samples.length / 20))
