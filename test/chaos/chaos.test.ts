@@ -167,6 +167,55 @@ t.test('SIGSTOP of a node', async (t) => {
   t.ok(row.markDownMs !== null && row.markDownMs <= 1400 + 600, `marked down in ${String(row.markDownMs)} ms (bound 1400 ms + slack)`)
 })
 
+t.test('reloads under load', async (t) => {
+  const all = cluster.nodes.map((n) => n.name)
+  let reloads = 0
+  let timer: NodeJS.Timeout | undefined
+  const row = await run(cluster, {
+    name: 'reloads (5, weights change)',
+    // What SIGHUP does, minus reading the file: balancer.reload() with a changed configuration.
+    fault: async () => {
+      timer = setInterval(() => {
+        if (reloads >= 5) return
+        reloads++
+        cluster.balancer.reload(cluster.configWith(all, 1 + (reloads % 3)))
+      }, Math.max(100, FAULT_MS / 6))
+    },
+    noticed: () => reloads >= 5,
+    heal: async () => { clearInterval(timer); cluster.balancer.reload(cluster.configWith(all)) },
+    recovered: () => true
+  })
+  rows.push(row)
+  t.equal(reloads, 5, 'five reloads')
+  t.equal(row.failedReads, 0, 'no idempotent request failed')
+  t.equal(row.failedWrites, 0, 'no write failed')
+  t.equal(row.sessionsLost, 0, 'no session lost')
+})
+
+t.test('draining a node and removing one, then adding them back', async (t) => {
+  const n3 = cluster.nodes[2]
+  if (n3 === undefined) throw new Error('no node3')
+  const all = cluster.nodes.map((n) => n.name)
+  const row = await run(cluster, {
+    name: 'drain node + remove node, then add back',
+    fault: async () => {
+      cluster.balancer.setNode(n2.name, { state: 'drain' })
+      cluster.balancer.reload(cluster.configWith(all.filter((n) => n !== n3.name)))
+    },
+    noticed: () => cluster.health(n3.name) === undefined,
+    heal: async () => {
+      cluster.balancer.reload(cluster.configWith(all))
+      cluster.balancer.setNode(n2.name, { state: 'active' })
+    },
+    recovered: (c) => c.health(n3.name) === 'up' && c.health(n2.name) === 'up'
+  })
+  rows.push(row)
+  t.equal(row.failedReads, 0, 'no idempotent request failed')
+  t.equal(row.failedWrites, 0, 'no write failed')
+  t.equal(row.doubleApplied, 0, 'no write applied twice')
+  t.equal(row.sessionsLost, 0, 'no session lost')
+})
+
 t.test('Redis killed and restarted, AOF with appendfsync always', async (t) => {
   const row = await run(cluster, {
     name: 'Redis kill -9 + restart (AOF always)',

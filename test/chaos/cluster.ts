@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createBalancer, type Balancer } from '@tether/balancer'
+import { createBalancer, type Balancer, type BalancerConfig } from '@tether/balancer'
 import { Redis } from 'ioredis'
 import { childEnv, freePort, request, waitFor } from '../helpers/net.js'
 import { kill as killChild, reap } from '../helpers/reaper.js'
@@ -44,6 +44,8 @@ export interface ChaosCluster {
   /** Start it again on the same port and directory (it loads its AOF when that is on). */
   startRedis (aof: boolean): Promise<void>
   health (name: string): string | undefined
+  /** The balancer's configuration with only `names` as upstreams (for reloads). */
+  configWith (names: readonly string[], weight?: number): BalancerConfig
 }
 
 async function spawnApp (name: string, port: number, store: string): Promise<ChildProcess> {
@@ -107,14 +109,15 @@ export async function startCluster (t: Teardownable): Promise<ChaosCluster> {
     return node
   }))
 
-  const balancer = createBalancer({
+  const configWith = (names: readonly string[], weight = 1): BalancerConfig => ({
     listen: '127.0.0.1:0',
-    upstreams: nodes.map((n) => ({ url: n.url, name: n.name, maxFails: 1, failTimeout: '2s' })),
+    upstreams: nodes.filter((n) => names.includes(n.name)).map((n) => ({ url: n.url, name: n.name, weight, maxFails: 1, failTimeout: '2s' })),
     sticky: { secret: SECRET },
     healthCheck: { path: '/health', interval: '500ms', timeout: '400ms', rise: 2, fall: 2 },
     timeouts: { perTry: '1s', response: '20s', shutdown: '5s' },
     log: { level: 'error' }
   })
+  const balancer = createBalancer(configWith(nodes.map((n) => n.name)))
   t.teardown(() => balancer.close())
   const { port } = await balancer.listen()
   return {
@@ -125,6 +128,7 @@ export async function startCluster (t: Teardownable): Promise<ChaosCluster> {
     redis,
     stopRedis,
     startRedis,
-    health: (name) => balancer.nodes().find((n) => n.name === name)?.status
+    health: (name) => balancer.nodes().find((n) => n.name === name)?.status,
+    configWith
   }
 }
