@@ -2,6 +2,7 @@
  * `createBalancer`: wires the pool, the engine, health checks, the proxy, the frontend and the
  * admin API together, and owns the balancer's lifecycle: listen, reload, graceful close.
  */
+import { performance } from 'node:perf_hooks'
 import type { Balancer, BalancerOptions, ListenInfo } from './api.js'
 import { AdminServer } from './admin/server.js'
 import { BalancerMetrics } from './admin/metrics.js'
@@ -84,6 +85,7 @@ class BalancerImpl implements Balancer {
       cookieName: sticky === null ? '' : config.sticky.cookie,
       trusted: new TrustedProxies(config.trustedProxies),
       retries: config.retries,
+      perTryTimeout: config.timeouts.perTry,
       accessLog: config.log.accessLog,
       hashesClients: config.algorithm === 'ip-hash'
     }
@@ -197,16 +199,30 @@ class BalancerImpl implements Balancer {
     const started = this.#listening !== null
     this.log.info({ inFlight: proxy.inFlight, tunnels: proxy.tunnels.size }, 'balancer closing')
     this.#health.stop()
+    const deadline = performance.now() + this.config.timeouts.shutdown
     const stopped = this.#frontend.stop()
     await proxy.drained(this.config.timeouts.shutdown)
-    this.#frontend.closeAll()
     proxy.closeTunnels()
+    // Idle keep-alive connections end by their keep-alive timeout; a request that comes on one
+    // meanwhile is served with `Connection: close`. Whatever is still open at the deadline is cut.
+    await untilOr(stopped, deadline - performance.now())
+    this.#frontend.closeAll()
     await stopped
     await this.#engine.close()
     this.#pool.close()
     if (this.#admin !== null) await this.#admin.close()
     if (started) this.log.info('balancer closed')
   }
+}
+
+/** Wait for `promise`, at most `ms` (unref'd: a shutdown wait never keeps the process up). */
+function untilOr (promise: Promise<void>, ms: number): Promise<void> {
+  if (ms <= 0) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    timer.unref()
+    promise.then(() => { clearTimeout(timer); resolve() }, () => { clearTimeout(timer); resolve() })
+  })
 }
 
 /**

@@ -33,7 +33,7 @@ t.test('defaults', async (t) => {
   t.equal(c.sticky.cookie, 'tether_node')
   t.equal(c.sticky.secretGenerated, true)
   t.equal(c.healthCheck.enabled, false, 'active checks only when configured')
-  t.same(c.timeouts, { clientHeaders: 10_000, clientRequest: 300_000, clientKeepAlive: 5000, connect: 3000, response: 60_000, shutdown: 10_000 })
+  t.same(c.timeouts, { clientHeaders: 10_000, clientRequest: 300_000, clientKeepAlive: 5000, connect: 3000, response: 60_000, perTry: 0, shutdown: 10_000 })
   t.equal(c.retries, 2)
   t.equal(c.admin, null)
   t.equal(resolveConfig({ upstreams: ['http://a:1'], healthCheck: { path: '/health' } }).healthCheck.enabled, true)
@@ -189,7 +189,7 @@ t.test('flags override a file; --upstream replaces its list', async (t) => {
 
 t.test('every unknown field is reported, with every other problem', async (t) => {
   t.same(issuesOf({ upstreams: [{ url: 'http://a:1', wieght: 2, colour: 'red', weight: 0 }], algoritm: 'ip-hash', retries: -1 }).sort(), [
-    'algoritm: is not a known field (known: listen, upstreams, algorithm, engine, sticky, healthCheck, timeouts, keepAlive, retries, trustedProxies, admin, log)',
+    'algoritm: is not a known field (known: listen, upstreams, algorithm, engine, sticky, healthCheck, timeouts, keepAlive, retries, maxEjectedPercent, trustedProxies, admin, log)',
     'retries: must be an integer from 0 to 10',
     'upstreams[0].colour: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state)',
     'upstreams[0].weight: must be an integer from 1 to 10000',

@@ -91,3 +91,49 @@ t.test('active and passive together: a restarted node returns on `rise`, before 
   await waitFor(async () => node('x')?.health === 'up', 8000, 'x back through active checks')
   t.equal(node('x')?.passiveDownUntil, null, 'the passive hold was cleared by the good checks')
 })
+
+t.test('active checks: a hung (SIGSTOPped) node is down within fall × interval + timeout', async (t) => {
+  const [x, y] = await startUpstreams(t, ['x', 'y'])
+  if (x === undefined || y === undefined) throw new Error('no upstreams')
+  const interval = 400
+  const timeout = 300
+  const fall = 3
+  const { balancer, logs } = await startBalancer(t, {
+    upstreams: [{ url: x.url, name: 'x', maxFails: 0 }, { url: y.url, name: 'y', maxFails: 0 }],
+    healthCheck: { path: '/health', interval: `${interval}ms`, timeout: `${timeout}ms`, rise: 1, fall }
+  })
+  const node = (name: string) => balancer.nodes().find((n) => n.name === name)
+  await waitFor(() => node('x')?.lastCheck?.ok === true, 8000, 'a first good check')
+  // Record every check result seen (each has its start time), polling faster than the interval.
+  const starts: number[] = []
+  const poll = setInterval(() => {
+    const check = node('x')?.lastCheck
+    const at = check == null ? undefined : Date.parse(check.at)
+    if (at !== undefined && at !== starts.at(-1)) starts.push(at)
+  }, 10)
+  t.teardown(() => clearInterval(poll))
+
+  // The process keeps its sockets open and answers nothing: connects succeed (the kernel
+  // accepts), every check waits out its timeout.
+  const stoppedAt = Date.now()
+  process.kill(x.pid, 'SIGSTOP')
+  t.teardown(() => { try { process.kill(x.pid, 'SIGCONT') } catch { /* gone */ } })
+  await waitFor(() => node('x')?.health === 'down', 10_000, 'x down by active checks')
+  const markDownMs = Date.now() - stoppedAt
+  clearInterval(poll)
+  const bound = fall * interval + timeout
+  t.comment(`mark-down of a SIGSTOPped node: ${markDownMs} ms (bound ${bound} ms; interval ${interval}, timeout ${timeout}, fall ${fall})`)
+  // Slack for a loaded 2-core machine; the old schedule (every interval + timeout) took up
+  // to fall × (interval + timeout) = 2100 ms here, and typically past 1900.
+  t.ok(markDownMs <= bound + 250, `marked down in ${markDownMs} ms, within ${bound} ms (+250 ms slack)`)
+  t.ok(logs.some((l) => l.node === 'x' && l.to === 'down' && /active: 3 failed check\(s\), last: timeout/.test(String(l.reason))), 'down for timed-out checks')
+  // Fixed rate: the checks that timed out started `interval` apart, not interval + timeout.
+  const failed = starts.filter((at) => at >= stoppedAt)
+  const gaps = failed.slice(1).map((at, i) => at - (failed[i] ?? at))
+  t.ok(gaps.length >= 1, `gaps between check starts: ${gaps.join(', ')} ms`)
+  for (const gap of gaps) t.ok(gap < interval + timeout / 2, `a timed-out check did not delay the next (${gap} ms apart)`)
+
+  process.kill(x.pid, 'SIGCONT')
+  await waitFor(() => node('x')?.health === 'up', 10_000, 'x up again after SIGCONT')
+  await x.kill()
+})

@@ -32,6 +32,7 @@ export class BalancerMetrics implements ProxyEvents {
   readonly #answers = new Map<string, { classes: number[], bytes: number }>()
   readonly #moves = new Map<MoveCause, number>()
   readonly #latency: Histogram<'node'>
+  readonly #perTry: Counter<'node'>
   readonly #transitions: Counter<'node' | 'change'>
   /** Series read at scrape time through their `collect`; kept so that one object owns them. */
   readonly #collected: Array<Counter<string> | Gauge<string>> = []
@@ -69,6 +70,7 @@ export class BalancerMetrics implements ProxyEvents {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers
     })
+    this.#perTry = new Counter({ name: `${PREFIX}per_try_timeouts_total`, help: 'Attempts abandoned for no response headers within timeouts.perTry (then retried on another node when possible).', labelNames: ['node'], registers })
     const routes = this.#routes
     this.#collected.push(new Counter({
       name: `${PREFIX}routes_total`,
@@ -141,6 +143,10 @@ export class BalancerMetrics implements ProxyEvents {
 
   retried (): void {
     this.#retries++
+  }
+
+  perTryTimedOut (node: NodeStats): void {
+    this.#perTry.inc(node.labels)
   }
 
   errorAnswered (code: ErrorCode): void {

@@ -207,6 +207,11 @@ export class Timeline implements ProxyEvents {
     this.#retries++
   }
 
+  perTryTimedOut (_node: NodeStats): void {
+    // The abandoned attempt is a failed attempt of its node (the pool's errors column); the
+    // retry it leads to is counted by retried().
+  }
+
   errorAnswered (_code: ErrorCode): void {
     // Counted per node (or in total) by finished(), which knows the node.
   }

@@ -82,7 +82,7 @@ export const upstreamFields = fields({
   name: v.optional(text({ doc: 'shown to the app in `x-tether-node`, in logs, metrics and the admin API', shown: '`host:port`' }, NODE_NAME, 'must be 1-100 characters of letters, digits and . _ : [ ] @ -, starting with a letter or digit')),
   weight: v.optional(nodeWeight, 1),
   maxFails: v.optional(int(0, 1000, { doc: 'failed attempts within `failTimeout` that take the node out for `failTimeout` (passive checks, as nginx); `0` disables' }), 1),
-  failTimeout: v.optional(duration(1, { doc: 'the window for `maxFails`, and how long the node then stays out' }), 10_000),
+  failTimeout: v.optional(duration(1, { doc: 'the window for `maxFails`, and how long the node then stays out; an ejection soon after the last one lasts longer: × 2, × 3, … up to × 10' }), 10_000),
   backup: v.optional(bool({ doc: 'serves only while no primary node is up' }), false),
   state: v.optional(nodeState, 'active')
 })
@@ -183,7 +183,7 @@ const sticky = v.pipe(
 const healthFields = fields({
   enabled: v.optional(bool({ doc: 'whether to run active checks (passive checks are always on)' }), true),
   path: v.optional(text({ doc: 'GET this path; a 2xx or 3xx answer is a success', flag: { name: 'health-check', arg: 'PATH', help: 'active health checks: GET PATH on every node', alsoSets: { enabled: true } } }, /^\/[\x21-\x7e]*$/, 'must start with / and hold no spaces or controls'), '/'),
-  interval: v.optional(duration(10, { doc: 'time between two checks of a node', flag: { name: 'health-interval', arg: 'DUR', help: 'time between checks' } }), 2000),
+  interval: v.optional(duration(10, { doc: 'time between the starts of two checks of a node (fixed rate: a slow check does not delay the next)', flag: { name: 'health-interval', arg: 'DUR', help: 'time between checks' } }), 2000),
   timeout: v.optional(duration(1, { doc: 'one check\'s deadline (at most `interval`)' }), 1000),
   rise: v.optional(int(1, 100, { doc: 'consecutive successes that bring a down node back' }), 2),
   fall: v.optional(int(1, 100, { doc: 'consecutive failures that take a node down' }), 3)
@@ -206,6 +206,7 @@ const timeouts = v.pipe(
     clientKeepAlive: v.optional(duration(1, { doc: 'an idle client connection' }), 5000),
     connect: v.optional(duration(1, { doc: 'connecting to a node; then the next node is tried' }), 3000),
     response: v.optional(duration(1, { doc: 'a node\'s response headers, and each gap in its body: 504' }), 60_000),
+    perTry: v.optional(duration(0, { doc: 'an idempotent request without a body (GET, HEAD, …) that has no response headers within this is abandoned, counted as a failure of its node, and retried on another node (up to `retries`; 504 when none is left); `0` turns it off' }), 0),
     shutdown: v.optional(duration(0, { doc: 'how long `close()` or SIGTERM waits for requests in flight' }), 10_000)
   }),
   // Node requires requestTimeout >= headersTimeout.
@@ -264,6 +265,7 @@ export const configSchema = fields({
   timeouts: v.optional(timeouts, {}),
   keepAlive: v.optional(keepAlive, {}),
   retries: v.optional(int(0, 10, { doc: 'further nodes tried after a failure that is safe to retry', flag: { name: 'retries', arg: 'N', help: 'further nodes to try after a safe-to-retry failure' } }), 2),
+  maxEjectedPercent: v.optional(int(0, 100, { doc: 'the most nodes (in percent, but always at least one) that passive checks may hold out at once, as Envoy\'s `max_ejection_percent`: past it, failures are counted but eject no one' }), 100),
   trustedProxies: v.optional(list('must be a list of IP addresses or CIDRs', 'must be an IP address or CIDR such as 10.0.0.0/8', (x) => parseCidr(x) !== undefined, {
     doc: 'peers (IPs or CIDRs) whose X-Forwarded-* headers are believed',
     shown: 'none',

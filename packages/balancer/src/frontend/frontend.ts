@@ -19,7 +19,11 @@ export interface Frontend {
   listen (address: ResolvedListen): Promise<number>
   /** Apply new client timeouts (a reload); open connections get them too. */
   configure (timeouts: ResolvedTimeouts): void
-  /** Stop accepting and close idle connections; resolves once every connection has closed. */
+  /**
+   * Stop accepting; resolves once every connection has closed. Idle keep-alive connections stay
+   * open until their keep-alive timeout: a request that arrives on one is served (with
+   * `Connection: close`), never reset.
+   */
   stop (): Promise<void>
   /** Close the connections still open (requests in flight at the shutdown deadline). */
   closeAll (): void

@@ -4,7 +4,7 @@
  * client timeouts on every connection, and closes connections in order at shutdown.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { Socket } from 'node:net'
+import { Server as NetServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ResolvedListen, ResolvedTimeouts } from '../config/types.js'
 import { TetherBalancerError, type ErrorCode } from '../errors.js'
@@ -70,17 +70,26 @@ export class Http1Frontend implements Frontend {
     this.#server.keepAliveTimeout = timeouts.clientKeepAlive
   }
 
+  /**
+   * Stop accepting, and let the open connections finish on their own. Idle keep-alive
+   * connections are NOT closed here: closing one races with a client that is sending a request
+   * on it at that moment, which then gets a reset. Instead a request that arrives on one during
+   * the drain is served and answered with `Connection: close` (the proxy does that once it is
+   * closing), and a connection that stays idle ends with its keep-alive timeout, a clean FIN.
+   * `http.Server#close` would close every idle connection at once (Node ≥ 19), so only the
+   * listening socket is closed here, through `net.Server#close`.
+   */
   stop (): Promise<void> {
     const server = this.#server
-    const closed = new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       if (!server.listening) { resolve(); return }
-      server.close(() => resolve())
+      NetServer.prototype.close.call(server, () => resolve())
     })
-    server.closeIdleConnections()
-    return closed
   }
 
   closeAll (): void {
     this.#server.closeAllConnections()
+    // Now the http close: stops the connections-checking timer the net close left running.
+    this.#server.close()
   }
 }

@@ -1,9 +1,11 @@
 /**
  * Active HTTP health checks, like HAProxy's `option httpchk` with `inter`, `rise` and `fall`:
  * a GET on a fresh connection (so a check never waits behind traffic, nor keeps a dead
- * connection alive), 2xx or 3xx within the timeout is a success. Checks of one node never
- * overlap: the next is scheduled when the previous one ends. The checker only measures; the
- * pool applies rise and fall.
+ * connection alive), 2xx or 3xx within the timeout is a success. Checks of one node START every
+ * `interval`, on a fixed rate: a check that hangs until its timeout is a failure and does not
+ * push the next one back, so a hung node is down within `fall × interval + timeout` (the
+ * config caps `timeout` at `interval`, so checks of one node do not pile up). The checker only
+ * measures; the pool applies rise and fall.
  */
 import { request } from 'node:http'
 import { performance } from 'node:perf_hooks'
@@ -85,7 +87,8 @@ export function checkOnce (target: UpstreamTarget, settings: Pick<ResolvedHealth
 export class ActiveHealthChecker<T extends UpstreamTarget> {
   #settings: ResolvedHealthCheck
   readonly #report: (target: T, result: CheckResult) => void
-  readonly #timers = new Map<T, NodeJS.Timeout>()
+  /** One schedule per checked target; replaced (not mutated) when settings change. */
+  readonly #runs = new Map<T, Run>()
   #stopped = false
 
   constructor (settings: ResolvedHealthCheck, report: (target: T, result: CheckResult) => void) {
@@ -98,33 +101,58 @@ export class ActiveHealthChecker<T extends UpstreamTarget> {
     const changed = settings !== this.#settings
     this.#settings = settings
     const wanted = new Set(settings.enabled ? targets : [])
-    for (const [node, timer] of this.#timers) {
-      if (!wanted.has(node) || changed) { clearTimeout(timer); this.#timers.delete(node) }
+    for (const [node, run] of this.#runs) {
+      if (!wanted.has(node) || changed) { clearTimeout(run.timer); this.#runs.delete(node) }
     }
     if (this.#stopped) return
     for (const node of wanted) {
       // Spread first checks over a short window so that N nodes are not probed in one burst.
-      if (!this.#timers.has(node)) this.#schedule(node, Math.random() * Math.min(settings.interval, 250))
+      if (!this.#runs.has(node)) this.#start(node, Math.random() * Math.min(settings.interval, 250))
     }
   }
 
   stop (): void {
     this.#stopped = true
-    for (const timer of this.#timers.values()) clearTimeout(timer)
-    this.#timers.clear()
+    for (const run of this.#runs.values()) clearTimeout(run.timer)
+    this.#runs.clear()
   }
 
-  #schedule (node: T, delay: number): void {
-    const timer = setTimeout(() => {
-      const settings = this.#settings
-      checkOnce(node, settings).then((result) => {
-        // Dropped by sync() or stop() while the check ran: discard the result.
-        if (this.#timers.get(node) !== timer) return
-        this.#report(node, result)
-        this.#schedule(node, settings.interval)
-      }, () => {})
-    }, delay)
-    timer.unref()
-    this.#timers.set(node, timer)
+  #start (node: T, delay: number): void {
+    const run: Run = { timer: undefined, due: performance.now() + delay, started: 0, reported: 0 }
+    this.#runs.set(node, run)
+    this.#plan(node, run)
   }
+
+  /**
+   * Plan the next check of `node` at `run.due`. Each check plans the next one `interval` after
+   * its own due time, before it starts (not after it ends: a check that waits out its timeout
+   * must not delay the next). A check that ends after a later one (possible when the timeout
+   * equals the interval, or a timer fires late on a loaded machine) is stale and dropped, so
+   * the pool hears results in the order the checks started.
+   */
+  #plan (node: T, run: Run): void {
+    run.timer = setTimeout(() => {
+      const settings = this.#settings
+      const seq = ++run.started
+      // Fixed rate from the planned times; after a long stall, start afresh rather than catch up.
+      run.due = Math.max(run.due + settings.interval, performance.now())
+      this.#plan(node, run)
+      checkOnce(node, settings).then((result) => {
+        if (this.#runs.get(node) !== run || seq < run.reported) return
+        run.reported = seq
+        this.#report(node, result)
+      }, () => {})
+    }, Math.max(0, run.due - performance.now()))
+    run.timer.unref()
+  }
+}
+
+/** The schedule of one target's checks. */
+interface Run {
+  timer: NodeJS.Timeout | undefined
+  /** When the next check is due (monotonic ms). */
+  due: number
+  /** Checks started, and the sequence number of the last one reported. */
+  started: number
+  reported: number
 }

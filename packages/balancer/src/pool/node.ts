@@ -10,7 +10,7 @@ import type { ResolvedUpstream } from '../config/types.js'
 import type { NodeState } from '../config/types.js'
 import type { UpstreamTarget } from '../engines/engine.js'
 import type { CheckResult } from '../health/active.js'
-import { clearPassive, recordFailure, type PassiveState } from '../health/passive.js'
+import { clearPassive, ejectionMs, recordFailure, type PassiveState } from '../health/passive.js'
 
 /**
  * What a node is doing, as one word: `maint` and `down` win over `drain`.
@@ -74,7 +74,7 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
   #checkSuccesses = 0
   #checkFailures = 0
   #lastCheck: CheckResult | null = null
-  readonly #passive: PassiveState = { fails: 0, failWindowStart: 0, downUntil: 0 }
+  readonly #passive: PassiveState = { fails: 0, failWindowStart: 0, downUntil: 0, ejections: 0, ejectedAt: 0 }
 
   // Derived by the pool on every change so the request path reads plain booleans.
   #acceptsNew = true
@@ -110,6 +110,10 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
   get lastCheck (): CheckResult | null { return this.#lastCheck }
   /** Until when (monotonic ms) the passive check keeps it out; 0 or past when it does not. */
   get downUntil (): number { return this.#passive.downUntil }
+  /** How long the current (or last) passive ejection lasts (ms): grows on repeats. */
+  get ejectionMs (): number { return ejectionMs(this.#passive, this.#config.failTimeout) }
+  /** Consecutive passive ejections (the back-off multiplier). */
+  get ejections (): number { return this.#passive.ejections }
   get checkedUp (): boolean { return this.#checkedUp }
   /** May take new clients: healthy, active, and still configured. */
   get acceptsNew (): boolean { return this.#acceptsNew }
@@ -179,8 +183,8 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
    * Count a failed attempt for passive health at monotonic time `now`. Returns true when it
    * takes the node out (then good checks from before the failures no longer count).
    */
-  recordFailure (now: number): boolean {
-    if (!recordFailure(this.#passive, now, this.#config.maxFails, this.#config.failTimeout)) return false
+  recordFailure (now: number, mayEject = true): boolean {
+    if (!recordFailure(this.#passive, now, this.#config.maxFails, this.#config.failTimeout, mayEject)) return false
     this.#checkSuccesses = 0
     return true
   }

@@ -44,6 +44,7 @@ export class Pool implements LeaseOwner {
   #sticky: StickyCodec | null = null
   #rise: number
   #fall: number
+  #maxEjectedPercent: number
   #previous: Map<string, ResolvedUpstream> = new Map()
   /** Passive holds: when each ends, the node is let back in (unless active checks keep it out). */
   readonly #holds = new Map<UpstreamNode, NodeJS.Timeout>()
@@ -60,6 +61,7 @@ export class Pool implements LeaseOwner {
     this.#backup = createAlgorithm(config.algorithm)
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
+    this.#maxEjectedPercent = config.maxEjectedPercent
     this.apply(config, null)
   }
 
@@ -82,6 +84,7 @@ export class Pool implements LeaseOwner {
     }
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
+    this.#maxEjectedPercent = config.maxEjectedPercent
     this.#sticky = sticky
     const next: UpstreamNode[] = []
     const kept = new Set<UpstreamNode>()
@@ -156,10 +159,13 @@ export class Pool implements LeaseOwner {
 
   /** A lease ended (called by `Lease.end` only). A failure counts towards passive health. */
   settle (node: UpstreamNode, outcome: LeaseOutcome, reason: string): void {
-    if (outcome !== 'failed' || node.removed || !node.recordFailure(now())) return
+    if (outcome !== 'failed' || node.removed) return
+    const t = now()
+    if (!node.recordFailure(t, this.#mayEject(t))) return
     // Good checks from before the failures do not vouch for the node now: with active checks
     // on, it takes `rise` fresh ones to bring it back early (HAProxy's observe + mark-down).
-    this.#healthChanged(node, 'up', 'down', `passive: ${node.maxFails} failure(s) within ${node.failTimeout} ms, last: ${reason}`)
+    const repeat = node.ejections > 1 ? ` (ejection ${node.ejections} in a row)` : ''
+    this.#healthChanged(node, 'up', 'down', `passive: ${node.maxFails} failure(s) within ${node.failTimeout} ms, last: ${reason}; ejected for ${node.ejectionMs} ms${repeat}`)
     // Let it back in when failTimeout ends, unless an active check keeps it out.
     this.#endHold(node)
     const timer = setTimeout(() => {
@@ -167,7 +173,7 @@ export class Pool implements LeaseOwner {
       if (node.removed) return
       if (node.checkedUp) this.#healthChanged(node, 'down', 'up', 'passive: fail timeout elapsed')
       else this.refresh()
-    }, node.failTimeout + 1)
+    }, node.ejectionMs + 1)
     timer.unref()
     this.#holds.set(node, timer)
   }
@@ -218,6 +224,16 @@ export class Pool implements LeaseOwner {
   close (): void {
     for (const timer of this.#holds.values()) clearTimeout(timer)
     this.#holds.clear()
+  }
+
+  /**
+   * Whether one more node may be held out by passive checks: at most `maxEjectedPercent` of the
+   * nodes, but always one (Envoy's rule), so that a bad moment on every node cannot empty the pool.
+   */
+  #mayEject (t: number): boolean {
+    if (this.#maxEjectedPercent >= 100) return true
+    const out = this.#nodes.filter((n) => n.downUntil > t).length
+    return out === 0 || (out + 1) * 100 <= this.#maxEjectedPercent * this.#nodes.length
   }
 
   #endHold (node: UpstreamNode): void {

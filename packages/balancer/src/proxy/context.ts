@@ -21,6 +21,8 @@ export interface ProxyRuntime {
   readonly trusted: TrustedProxies
   /** Further nodes tried after a retryable failure. */
   readonly retries: number
+  /** Per-attempt deadline for response headers of idempotent bodiless requests (ms); 0: off. */
+  readonly perTryTimeout: number
   readonly accessLog: boolean
   /** Hash client addresses only when the algorithm uses them. */
   readonly hashesClients: boolean

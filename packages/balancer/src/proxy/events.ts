@@ -54,7 +54,7 @@ export interface FinishedRequest {
  *
  * @example
  * ```ts
- * const events: ProxyEvents = { routed () {}, retried () {}, errorAnswered () {}, responseHead () {}, moved () {}, finished () {} }
+ * const events: ProxyEvents = { routed () {}, retried () {}, perTryTimedOut () {}, errorAnswered () {}, responseHead () {}, moved () {}, finished () {} }
  * ```
  */
 export interface ProxyEvents {
@@ -62,6 +62,8 @@ export interface ProxyEvents {
   routed (route: Route): void
   /** A safe-to-retry failure: the request is sent to another node. */
   retried (): void
+  /** An attempt on `node` had no response head within `timeouts.perTry` and was abandoned. */
+  perTryTimedOut (node: NodeStats): void
   /** The balancer answered a client with an error of its own. */
   errorAnswered (code: ErrorCode): void
   /** A node's response head arrived `ms` after its attempt began. */
@@ -84,6 +86,7 @@ export function combineEvents (...all: ProxyEvents[]): ProxyEvents {
   return {
     routed (route) { for (const e of all) e.routed(route) },
     retried () { for (const e of all) e.retried() },
+    perTryTimedOut (node) { for (const e of all) e.perTryTimedOut(node) },
     errorAnswered (code) { for (const e of all) e.errorAnswered(code) },
     responseHead (node, ms) { for (const e of all) e.responseHead(node, ms) },
     moved (cause) { for (const e of all) e.moved(cause) },

@@ -8,6 +8,9 @@
  * - a `request` failure (the connection broke before any response byte) is retried only for
  *   idempotent methods whose body was not consumed;
  * - `timeout` and `response` failures are never retried;
+ * - with `timeouts.perTry` set, an idempotent request without a body that has no response
+ *   head within it is abandoned and retried on another node (a hung node must not hold its
+ *   clients for the whole response timeout); the abandoned attempt counts as a failure;
  * - at most `retries` further nodes, each tried once.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http'
@@ -37,6 +40,10 @@ function onResponseDrain (this: ProxyResponse): void {
   this.exchange?.upstream?.resume()
 }
 
+function onPerTryTimeout (this: HttpExchange): void {
+  this.perTryExpired()
+}
+
 /** Requests idempotent by RFC 9110 §9.2.2, which may be retried after a `request`-phase failure. */
 export function isIdempotent (method: string): boolean {
   switch (method) {
@@ -56,6 +63,8 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   /** The answer is the balancer's own error. */
   ownError = false
   readonly #start: number
+  /** The per-try deadline of the current attempt, when one applies. */
+  #perTry: NodeJS.Timeout | null = null
 
   constructor (rt: ProxyRuntime, shared: ProxyShared, req: IncomingMessage, res: ProxyResponse) {
     super(rt, shared, req)
@@ -77,10 +86,45 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
 
   #attempt (node: UpstreamNode): void {
     this.enter(node)
+    const perTry = this.rt.perTryTimeout
+    if (perTry > 0 && this.bodyKind === 'none' && isIdempotent(this.method)) {
+      this.#perTry = setTimeout(onPerTryTimeout.bind(this), perTry)
+    }
     this.upstream = this.rt.engine.request(node, this, this)
   }
 
+  #clearPerTry (): void {
+    if (this.#perTry === null) return
+    clearTimeout(this.#perTry)
+    this.#perTry = null
+  }
+
+  /** No response head within `timeouts.perTry`: give up on this node, try another. */
+  perTryExpired (): void {
+    this.#perTry = null
+    const upstream = this.upstream
+    const lease = this.lease
+    if (this.settled || lease === null || upstream === null || this.res.headersSent) return
+    this.upstream = null
+    upstream.abort()
+    const node = lease.node
+    this.leave('failed', `per-try timeout (${this.rt.perTryTimeout} ms)`)
+    this.shared.events.perTryTimedOut(node)
+    if (this.attempts <= this.rt.retries) {
+      const next = this.chooseNext(node)
+      if (next !== undefined) {
+        this.shared.events.retried()
+        this.shared.log.info({ node: node.name, next: next.name, phase: 'timeout', err: 'per-try timeout' }, 'retrying on another node')
+        this.#attempt(next)
+        return
+      }
+    }
+    this.shared.log.warn({ node: node.name, phase: 'timeout', err: 'per-try timeout', attempts: this.attempts }, 'upstream failed')
+    this.#fail(FAILURE_CODES.timeout, node)
+  }
+
   onHead (status: number, reason: string, raw: readonly string[]): void {
+    this.#clearPerTry()
     const lease = this.lease
     if (lease === null) return
     const node = lease.node
@@ -120,6 +164,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   }
 
   onError (error: UpstreamError): void {
+    this.#clearPerTry()
     this.upstream = null
     const lease = this.lease
     if (lease === null) return
@@ -161,6 +206,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
 
   /** The client connection closed: finished normally, or gone mid-way. */
   clientClosed (): void {
+    this.#clearPerTry()
     if (this.settled) return
     const upstream = this.upstream
     this.upstream = null
@@ -189,6 +235,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   }
 
   #settle (): void {
+    this.#clearPerTry()
     if (this.settled) return
     this.settled = true
     this.res.exchange = null
