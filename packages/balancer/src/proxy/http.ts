@@ -65,16 +65,26 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   /** Route the request and send the first attempt. */
   start (): void {
     if (this.shared.closing) this.res.shouldKeepAlive = false
-    this.prepare()
-    const node = this.chooseFirst()
-    if (node === undefined) { this.#fail('TETHER_ERR_NO_UPSTREAM', null); return }
-    this.#attempt(node)
+    const refused = this.prepare()
+    if (refused !== undefined) {
+      this.shared.log.warn({ code: refused, peer: this.peer }, 'bad client request')
+      // The connection is not trusted with another request.
+      this.res.shouldKeepAlive = false
+      this.#fail(refused, null)
+      return
+    }
+    this.routeFirst()
   }
 
-  #attempt (node: UpstreamNode): void {
-    this.enter(node)
+  protected send (node: UpstreamNode): void {
     this.upstream = this.rt.engine.request(node, this, this)
   }
+
+  protected refuse (code: ErrorCode): void {
+    this.#fail(code, null)
+  }
+
+  protected get finished (): boolean { return this.settled }
 
   onHead (status: number, reason: string, raw: readonly string[]): void {
     const lease = this.lease
@@ -146,7 +156,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
       if (next !== undefined) {
         this.shared.events.retried()
         this.shared.log.info({ node: node.name, next: next.name, phase, err: error.message }, 'retrying on another node')
-        this.#attempt(next)
+        this.enter(next)
         return
       }
     }
@@ -157,6 +167,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   /** The client connection closed: finished normally, or gone mid-way. */
   clientClosed (): void {
     if (this.settled) return
+    if (this.queued) { this.queued = false; this.rt.pool.leaveQueue(this) }
     const upstream = this.upstream
     this.upstream = null
     if (upstream !== null) upstream.abort()
@@ -177,7 +188,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     this.shared.events.errorAnswered(code)
     if (code === 'TETHER_ERR_NO_UPSTREAM') this.shared.log.warn({ code, route: this.route }, 'no upstream node available')
     if (!this.res.headersSent) this.status = errorCodes[code].status ?? 502
-    respondError(this.res, code, this.shared.closing)
+    respondError(this.res, code, this.shared.closing || !this.res.shouldKeepAlive)
     if (node !== null) this.shared.log.debug({ node: node.name, code }, 'error answer sent')
     this.#settle()
   }
