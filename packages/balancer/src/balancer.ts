@@ -60,14 +60,18 @@ class BalancerImpl implements Balancer {
     this.config = config
     this.#ownLogger = options.logger === undefined
     this.log = options.logger ?? createLogger(config.log.level)
-    this.#pool = new Pool(config, (t) => this.#onTransition(t))
-    this.#metrics = new BalancerMetrics(() => this.#pool.nodes)
+    this.#pool = new Pool(config, (t) => this.#onTransition(t), (outcome, ms) => this.#metrics.waited(outcome, ms))
+    this.#metrics = new BalancerMetrics(() => this.#pool.nodes, (node) => {
+      if (node === null) return this.#pool.queued(null)
+      const known = this.#pool.get(node.name)
+      return known === undefined ? 0 : this.#pool.queued(known)
+    })
     this.#engine = createEngine(config.engine, engineOptions(config))
     const sticky = config.sticky.enabled ? new StickyCodec(config.sticky) : null
     this.#pool.apply(config, sticky)
     this.#proxy = new ReverseProxy(this.#makeRuntime(config, sticky), this.log, combineEvents(this.#metrics, this.#timeline))
     this.#health = new ActiveHealthChecker<UpstreamNode>(config.healthCheck, (node, result) => this.#pool.reportCheck(node, result))
-    this.#frontend = new Http1Frontend(this.#proxy, config.timeouts)
+    this.#frontend = new Http1Frontend(this.#proxy, config.timeouts, config.limits)
     if (config.sticky.enabled && config.sticky.secretGenerated) {
       this.log.warn('sticky.secret is not set: using a random one, so sticky cookies will not survive a restart')
     }
@@ -87,7 +91,8 @@ class BalancerImpl implements Balancer {
       retries: config.retries,
       perTryTimeout: config.timeouts.perTry,
       accessLog: config.log.accessLog,
-      hashesClients: config.algorithm === 'ip-hash'
+      hashesClients: config.algorithm === 'ip-hash',
+      maxHeaderLines: config.limits.headerLines
     }
   }
 
@@ -169,7 +174,7 @@ class BalancerImpl implements Balancer {
     for (const node of gone) this.#engine.release(node)
     this.#proxy.runtime = this.#makeRuntime(config, sticky)
     if (this.#listening !== null) this.#health.sync(this.#pool.nodes, config.healthCheck)
-    this.#frontend.configure(config.timeouts)
+    this.#frontend.configure(config.timeouts, config.limits)
     if (this.#ownLogger && this.log.level !== config.log.level) this.log.level = config.log.level
     this.log.info({ nodes: this.#pool.nodes.map((n) => n.name), engine: this.#engine.name, algorithm: config.algorithm }, 'configuration reloaded')
   }

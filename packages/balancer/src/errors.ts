@@ -72,6 +72,16 @@ export const errorCodes = {
     message: 'no upstream node is available',
     fix: 'Bring a node up or out of maint; the admin API and the status page show why each node is out.'
   },
+  TETHER_ERR_QUEUE_FULL: {
+    status: 503,
+    message: 'every node that may take the request is at its maxConn, and the queue is full',
+    fix: 'Retry after the `Retry-After` delay; operators: add nodes, raise `upstreams[].maxConn` if the nodes can take it, or raise `queue.size`.'
+  },
+  TETHER_ERR_QUEUE_TIMEOUT: {
+    status: 503,
+    message: 'no node had a free slot within queue.timeout',
+    fix: 'Retry after the `Retry-After` delay; operators: make the app answer sooner, add nodes, or raise `queue.timeout`.'
+  },
   TETHER_ERR_UPSTREAM_CONNECT: {
     status: 503,
     message: 'could not connect to any upstream node',
@@ -104,8 +114,18 @@ export const errorCodes = {
   },
   TETHER_ERR_CLIENT_HEADERS_TOO_LARGE: {
     status: 431,
-    message: 'the request headers are too large',
-    fix: 'Send smaller headers (usually too many or too large cookies); Node\'s limit is 16 KiB.'
+    message: 'the request headers are too large or too many',
+    fix: 'Send smaller or fewer headers (usually too many or too large cookies): Node\'s limit is 16 KiB, and the balancer\'s `limits.headerLines` caps the number of lines.'
+  },
+  TETHER_ERR_CLIENT_BAD_HOST: {
+    status: 400,
+    message: 'the request has more than one Host header, or an invalid one',
+    fix: 'Fix the client: send exactly one Host header holding `host` or `host:port` (RFC 9112 §3.2).'
+  },
+  TETHER_ERR_CLIENT_UPGRADE_BODY: {
+    status: 400,
+    message: 'an Upgrade request must not carry a body',
+    fix: 'Fix the client: send the WebSocket (Upgrade) handshake without Content-Length or Transfer-Encoding.'
   },
   TETHER_ERR_CLIENT_ABORTED: {
     status: undefined,

@@ -37,7 +37,9 @@ export class BalancerMetrics implements ProxyEvents {
   /** Series read at scrape time through their `collect`; kept so that one object owns them. */
   readonly #collected: Array<Counter<string> | Gauge<string>> = []
 
-  constructor (nodes: () => readonly NodeStats[]) {
+  readonly #queueWait: Histogram<'outcome'>
+
+  constructor (nodes: () => readonly NodeStats[], queued: (node: NodeStats | null) => number = () => 0) {
     const registers = [this.registry]
     const perNode = (read: (n: NodeStats) => number) => function (this: Counter<'node'> | Gauge<'node'>): void {
       this.reset()
@@ -62,6 +64,24 @@ export class BalancerMetrics implements ProxyEvents {
         for (const n of nodes()) for (const state of NODE_STATES) this.set({ node: n.name, state }, n.state === state ? 1 : 0)
       }
     }))
+    this.#collected.push(new Gauge({
+      name: `${PREFIX}queue_length`,
+      help: 'Requests waiting for a slot on a node at its maxConn: per node (sticky clients), and node="" for those with no node yet.',
+      labelNames: ['node'],
+      registers,
+      collect (this: Gauge<'node'>) {
+        this.reset()
+        for (const n of nodes()) this.set(n.labels, queued(n))
+        this.set({ node: '' }, queued(null))
+      }
+    }))
+    this.#queueWait = new Histogram({
+      name: `${PREFIX}queue_wait_seconds`,
+      help: 'Time requests waited in the queue, by how the wait ended: granted (a slot) or timeout (503).',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers
+    })
     this.#transitions = new Counter({ name: `${PREFIX}node_changes_total`, help: 'Changes of node health, state, weight or membership.', labelNames: ['node', 'change'], registers })
     this.#latency = new Histogram({
       name: `${PREFIX}upstream_latency_seconds`,
@@ -168,6 +188,11 @@ export class BalancerMetrics implements ProxyEvents {
     const cls = r.status >= 100 && r.status < 600 ? Math.floor(r.status / 100) : 0
     a.classes[cls] = (a.classes[cls] ?? 0) + 1
     a.bytes += r.bytesOut
+  }
+
+  /** A wait in the queue ended after `ms`. */
+  waited (outcome: 'granted' | 'timeout', ms: number): void {
+    this.#queueWait.observe({ outcome }, ms / 1000)
   }
 
   /** Count a node change. */

@@ -17,12 +17,13 @@ export { WeightedRoundRobin } from './weighted-round-robin.js'
  * @example
  * ```ts
  * const lc = createAlgorithm('least-connections')
+ * const natProof = createAlgorithm('ip-hash', { hashBalanceFactor: 1.5 })
  * ```
  */
-export function createAlgorithm<N extends Candidate = Candidate> (name: AlgorithmName): Algorithm<N> {
+export function createAlgorithm<N extends Candidate = Candidate> (name: AlgorithmName, options: { hashBalanceFactor?: number } = {}): Algorithm<N> {
   switch (name) {
     case 'weighted-round-robin': return new WeightedRoundRobin<N>()
     case 'least-connections': return new LeastConnections<N>()
-    case 'ip-hash': return new IpHash<N>()
+    case 'ip-hash': return new IpHash<N>(options.hashBalanceFactor ?? 0)
   }
 }

@@ -84,7 +84,8 @@ export const upstreamFields = fields({
   maxFails: v.optional(int(0, 1000, { doc: 'failed attempts within `failTimeout` that take the node out for `failTimeout` (passive checks, as nginx); `0` disables' }), 1),
   failTimeout: v.optional(duration(1, { doc: 'the window for `maxFails`, and how long the node then stays out; an ejection soon after the last one lasts longer: × 2, × 3, … up to × 10' }), 10_000),
   backup: v.optional(bool({ doc: 'serves only while no primary node is up' }), false),
-  state: v.optional(nodeState, 'active')
+  state: v.optional(nodeState, 'active'),
+  maxConn: v.optional(int(0, 1_000_000, { doc: 'requests (and tunnels) in flight to this node at most, as HAProxy\'s `maxconn`; more wait in the queue (see `queue`). `0`: no limit' }), 0)
 })
 
 /** One upstream: a URL string, or an object. */
@@ -100,7 +101,8 @@ const upstream = v.pipe(
     maxFails: u.maxFails,
     failTimeout: u.failTimeout,
     backup: u.backup,
-    state: u.state
+    state: u.state,
+    maxConn: u.maxConn
   }))
 )
 
@@ -222,6 +224,24 @@ const keepAlive = v.pipe(
   section({ doc: 'upstream keep-alive, as nginx\'s `keepalive`' })
 )
 
+// ---- limits ----------------------------------------------------------------------------
+
+const limits = v.pipe(
+  fields({
+    headerLines: v.optional(int(1, 999, { doc: 'request header lines accepted; more get a 431 (HAProxy\'s `tune.http.maxhdr` is 101). Below 1000, the lines a Node app keeps, so that nothing the balancer forwards is cut' }), 100),
+    connections: v.optional(int(0, 10_000_000, { doc: 'client connections open at once; more are closed as they arrive (Node\'s `server.maxConnections`). `0`: no limit', flag: { name: 'max-connections', arg: 'N', help: 'client connections open at once' } }), 0)
+  }),
+  section({ doc: 'what one client may send' })
+)
+
+const queue = v.pipe(
+  fields({
+    size: v.optional(int(0, 100_000, { doc: 'requests that may wait for a node at its `maxConn`: per node for clients held there by their sticky cookie, and as many again for the others; beyond it, 503 at once', flag: { name: 'queue-size', arg: 'N', help: 'requests waiting per node at its maxConn' } }), 100),
+    timeout: v.optional(duration(1, { doc: 'how long a request waits for a slot, as HAProxy\'s `timeout queue`; then 503 with `Retry-After`', flag: { name: 'queue-timeout', arg: 'DUR', help: 'longest wait for a node at its maxConn' } }), 5000)
+  }),
+  section({ doc: 'the wait for a node at its `maxConn`' })
+)
+
 // ---- admin API, logs --------------------------------------------------------------------
 
 const adminFields = fields({
@@ -259,11 +279,17 @@ export const configSchema = fields({
   listen: v.optional(listen(undefined, { doc: 'port, or `host:port`', shown: '`8080` (all interfaces)', flag: { name: 'listen', short: 'l', arg: '[HOST:]PORT', help: 'where to listen' } }), 8080),
   upstreams,
   algorithm: v.optional(choice(ALGORITHMS, { doc: 'how new clients are spread (see Algorithms)', flag: { name: 'algorithm', short: 'a', arg: 'NAME', help: 'load-balancing algorithm' } }), ALGORITHMS[0]),
+  hashBalanceFactor: v.optional(v.pipe(
+    int(0, 10_000, { doc: 'ip-hash with bounded loads, as HAProxy\'s `hash-balance-factor`: a percentage of the average load no node may exceed (150: 1.5 ×); a client whose node is at the bound goes to its next node and comes back when the load falls. Many users behind one NAT address then cannot pile onto one node. `0`: off; otherwise at least 100', flag: { name: 'hash-balance-factor', arg: 'PCT', help: 'ip-hash: bound each node to PCT% of the average load' } }),
+    v.check((n) => n === 0 || n >= 100, 'must be 0 (off) or a percentage of at least 100')
+  ), 0),
   engine: v.optional(choice(ENGINES, { doc: 'how requests are forwarded (see Engines)', flag: { name: 'engine', arg: 'NAME', help: 'forwarding engine' } }), ENGINES[0]),
   sticky,
   healthCheck,
   timeouts: v.optional(timeouts, {}),
   keepAlive: v.optional(keepAlive, {}),
+  limits: v.optional(limits, {}),
+  queue: v.optional(queue, {}),
   retries: v.optional(int(0, 10, { doc: 'further nodes tried after a failure that is safe to retry', flag: { name: 'retries', arg: 'N', help: 'further nodes to try after a safe-to-retry failure' } }), 2),
   maxEjectedPercent: v.optional(int(0, 100, { doc: 'the most nodes (in percent, but always at least one) that passive checks may hold out at once, as Envoy\'s `max_ejection_percent`: past it, failures are counted but eject no one' }), 100),
   trustedProxies: v.optional(list('must be a list of IP addresses or CIDRs', 'must be an IP address or CIDR such as 10.0.0.0/8', (x) => parseCidr(x) !== undefined, {

@@ -194,6 +194,16 @@ export type ResolvedSticky = ResolvedConfig['sticky']
 export type ResolvedHealthCheck = ResolvedConfig['healthCheck']
 /** Timeouts in milliseconds. */
 export type ResolvedTimeouts = ResolvedConfig['timeouts']
+
+/**
+ * Resolved `limits`.
+ *
+ * @example
+ * ```ts
+ * const limits: ResolvedLimits = resolveConfig({ upstreams: ['http://127.0.0.1:3001'] }).limits // { headerLines: 100, … }
+ * ```
+ */
+export type ResolvedLimits = ResolvedConfig['limits']
 /** The admin API's settings, resolved. */
 export type ResolvedAdmin = NonNullable<ResolvedConfig['admin']>
 export type { ResolvedListen } from './fields.js'

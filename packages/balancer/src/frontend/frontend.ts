@@ -3,22 +3,26 @@
  * protocol-level errors of clients. It hands each request to the proxy (`ReverseProxy`). Plain
  * HTTP/1.1 is `http1.ts`; a TLS or HTTP/2 listener is another implementation of this interface.
  */
-import type { ResolvedListen, ResolvedTimeouts } from '../config/types.js'
+import type { ResolvedLimits, ResolvedListen, ResolvedTimeouts } from '../config/types.js'
 
 /**
  * The balancer's handle on a frontend.
  *
  * @example
  * ```ts
- * const frontend: Frontend = new Http1Frontend(proxy, config.timeouts)
+ * const frontend: Frontend = new Http1Frontend(proxy, config.timeouts, config.limits)
  * const port = await frontend.listen({ host: '127.0.0.1', port: 0 })
  * ```
  */
 export interface Frontend {
   /** Start accepting; resolves with the bound port. Rejects with `TETHER_ERR_LISTEN`. */
   listen (address: ResolvedListen): Promise<number>
-  /** Apply new client timeouts (a reload); open connections get them too. */
-  configure (timeouts: ResolvedTimeouts): void
+  /**
+   * Apply new client timeouts and limits (a reload); open connections get them too. A
+   * frontend keeps at least `limits.headerLines + 1` header lines of a request (Node's
+   * `maxHeadersCount`), so that the proxy can tell a request over the limit.
+   */
+  configure (timeouts: ResolvedTimeouts, limits: ResolvedLimits): void
   /**
    * Stop accepting; resolves once every connection has closed. Idle keep-alive connections stay
    * open until their keep-alive timeout: a request that arrives on one is served (with

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { Server as NetServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { ResolvedListen, ResolvedTimeouts } from '../config/types.js'
+import type { ResolvedLimits, ResolvedListen, ResolvedTimeouts } from '../config/types.js'
 import { TetherBalancerError, type ErrorCode } from '../errors.js'
 import { ProxyResponse } from '../proxy/http.js'
 import type { ReverseProxy } from '../proxy/reverse-proxy.js'
@@ -20,18 +20,31 @@ function clientErrorCode (err: NodeJS.ErrnoException): ErrorCode {
 }
 
 /**
+ * Node keeps this many request header lines and drops the rest silently. One more than the
+ * limit, so that a request over it is seen to be over it (and answered 431 by the proxy).
+ */
+function maxHeadersCount (limits: ResolvedLimits): number {
+  return limits.headerLines + 1
+}
+
+/** The global cap on client connections: Node closes the ones beyond it as they arrive. */
+function maxConnections (limits: ResolvedLimits): number {
+  return limits.connections === 0 ? Infinity : limits.connections
+}
+
+/**
  * The HTTP/1.1 frontend.
  *
  * @example
  * ```ts
- * const frontend = new Http1Frontend(proxy, config.timeouts)
+ * const frontend = new Http1Frontend(proxy, config.timeouts, config.limits)
  * const port = await frontend.listen(config.listen)
  * ```
  */
 export class Http1Frontend implements Frontend {
   readonly #server: Server<typeof IncomingMessage, typeof ProxyResponse>
 
-  constructor (proxy: ReverseProxy, timeouts: ResolvedTimeouts) {
+  constructor (proxy: ReverseProxy, timeouts: ResolvedTimeouts, limits: ResolvedLimits) {
     this.#server = createServer({
       ServerResponse: ProxyResponse,
       headersTimeout: timeouts.clientHeaders,
@@ -41,6 +54,9 @@ export class Http1Frontend implements Frontend {
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.clientHeaders / 4))),
       noDelay: true
     }, (req, res) => proxy.request(req, res as ProxyResponse))
+    this.#server.maxHeadersCount = maxHeadersCount(limits)
+    this.#server.maxConnections = maxConnections(limits)
+    this.#server.maxConnections = maxConnections(limits)
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head))
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // A reset or a half-sent request from a client that left: nothing to answer, nothing to log.
@@ -64,7 +80,9 @@ export class Http1Frontend implements Frontend {
     })
   }
 
-  configure (timeouts: ResolvedTimeouts): void {
+  configure (timeouts: ResolvedTimeouts, limits: ResolvedLimits): void {
+    this.#server.maxHeadersCount = maxHeadersCount(limits)
+    this.#server.maxConnections = maxConnections(limits)
     this.#server.headersTimeout = timeouts.clientHeaders
     this.#server.requestTimeout = timeouts.clientRequest
     this.#server.keepAliveTimeout = timeouts.clientKeepAlive

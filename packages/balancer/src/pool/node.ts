@@ -100,6 +100,14 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
   get backup (): boolean { return this.#backup }
   get maxFails (): number { return this.#config.maxFails }
   get failTimeout (): number { return this.#config.failTimeout }
+  /** Requests and tunnels in flight at most; 0: no limit. */
+  get maxConn (): number { return this.#config.maxConn }
+  /** At its `maxConn`: a new attempt must wait for a slot. */
+  get full (): boolean {
+    const max = this.#config.maxConn
+    return max !== 0 && this.#active >= max
+  }
+
   /** Requests and tunnels in flight. */
   get active (): number { return this.#active }
   /** Attempts sent to this node. */

@@ -14,6 +14,7 @@ import type { CheckResult } from '../health/active.js'
 import type { StickyCodec } from '../sticky.js'
 import { Lease, type LeaseOutcome, type LeaseOwner } from './lease.js'
 import { UpstreamNode, type NodeHealth } from './node.js'
+import { QueueEntry, WaitQueue, type QueueRefusal, type Waiter } from './queue.js'
 import { snapshotNode, type NodeSnapshot } from './snapshot.js'
 
 /**
@@ -35,12 +36,34 @@ export interface NodeTransition {
 /** Monotonic milliseconds: passive windows must not jump with the wall clock. */
 const now = (): number => performance.now()
 
+/**
+ * How a wait in a queue ended, and how long it took: for the metrics.
+ *
+ * @example
+ * ```ts
+ * const onWaited: (outcome: WaitOutcome, ms: number) => void = (outcome, ms) => histogram.observe({ outcome }, ms / 1000)
+ * ```
+ */
+export type WaitOutcome = 'granted' | 'timeout'
+
+/**
+ * What `pool.admit` answers: a lease (a slot is free now), `queued` (the waiter will hear), a
+ * refusal (the queue is full), or undefined (no node may take the request at all).
+ *
+ * @example
+ * ```ts
+ * const result: Admission = pool.admit(undefined, request, null, request)
+ * ```
+ */
+export type Admission = Lease | 'queued' | QueueRefusal | undefined
+
 export class Pool implements LeaseOwner {
   #nodes: UpstreamNode[] = []
   readonly #byName = new Map<string, UpstreamNode>()
   #primary: Algorithm<UpstreamNode>
   #backup: Algorithm<UpstreamNode>
   #algorithmName: AlgorithmName
+  #balanceFactor: number
   #sticky: StickyCodec | null = null
   #rise: number
   #fall: number
@@ -53,12 +76,21 @@ export class Pool implements LeaseOwner {
   readonly #onTransition: (t: NodeTransition) => void
   /** Primaries eligible for new clients; when 0, backups take over. */
   #primaryUp = 0
+  // Queues for nodes at their maxConn: one per node (sticky clients), one for the others.
+  #queueSize = 0
+  #queueTimeout = 0
+  readonly #nodeQueues = new Map<UpstreamNode, WaitQueue>()
+  readonly #poolQueue = new WaitQueue()
+  readonly #waiting = new Map<Waiter, QueueEntry>()
+  readonly #onWaited: (outcome: WaitOutcome, ms: number) => void
 
-  constructor (config: ResolvedConfig, onTransition: (t: NodeTransition) => void) {
+  constructor (config: ResolvedConfig, onTransition: (t: NodeTransition) => void, onWaited: (outcome: WaitOutcome, ms: number) => void = () => {}) {
     this.#onTransition = onTransition
+    this.#onWaited = onWaited
     this.#algorithmName = config.algorithm
-    this.#primary = createAlgorithm(config.algorithm)
-    this.#backup = createAlgorithm(config.algorithm)
+    this.#balanceFactor = config.hashBalanceFactor
+    this.#primary = createAlgorithm(config.algorithm, { hashBalanceFactor: config.hashBalanceFactor / 100 })
+    this.#backup = createAlgorithm(config.algorithm, { hashBalanceFactor: config.hashBalanceFactor / 100 })
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
     this.#maxEjectedPercent = config.maxEjectedPercent
@@ -77,14 +109,17 @@ export class Pool implements LeaseOwner {
    * Returns the nodes that left, so their connections can be released.
    */
   apply (config: ResolvedConfig, sticky: StickyCodec | null): UpstreamNode[] {
-    if (config.algorithm !== this.#algorithmName) {
+    if (config.algorithm !== this.#algorithmName || config.hashBalanceFactor !== this.#balanceFactor) {
       this.#algorithmName = config.algorithm
-      this.#primary = createAlgorithm(config.algorithm)
-      this.#backup = createAlgorithm(config.algorithm)
+      this.#balanceFactor = config.hashBalanceFactor
+      this.#primary = createAlgorithm(config.algorithm, { hashBalanceFactor: config.hashBalanceFactor / 100 })
+      this.#backup = createAlgorithm(config.algorithm, { hashBalanceFactor: config.hashBalanceFactor / 100 })
     }
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
     this.#maxEjectedPercent = config.maxEjectedPercent
+    this.#queueSize = config.queue.size
+    this.#queueTimeout = config.queue.timeout
     this.#sticky = sticky
     const next: UpstreamNode[] = []
     const kept = new Set<UpstreamNode>()
@@ -108,6 +143,15 @@ export class Pool implements LeaseOwner {
     for (const node of gone) {
       node.remove()
       this.#endHold(node)
+      // Its sticky waiters may go elsewhere now: they join the others.
+      const queue = this.#nodeQueues.get(node)
+      this.#nodeQueues.delete(node)
+      for (const entry of queue?.drain() ?? []) {
+        const moved = new QueueEntry(entry.waiter, this.#poolQueue, null, entry.since)
+        moved.timer = entry.timer
+        this.#waiting.set(entry.waiter, moved)
+        this.#poolQueue.add(moved)
+      }
       if (next.every((n) => n.name !== node.name)) this.#onTransition({ node: node.name, field: 'membership', from: 'present', to: 'absent', reason: 'reload' })
     }
     this.#nodes = next
@@ -133,14 +177,105 @@ export class Pool implements LeaseOwner {
     this.#primaryUp = primaries.length
     this.#primary.reset(primaries)
     this.#backup.reset(backups)
+    // A node back up (or a new one) may take requests that wait.
+    if (this.#waiting.size > 0) for (const node of this.#nodes) while (this.#handOff(node)) { /* one waiter per hand-off */ }
   }
 
   /**
-   * Choose a node for a client without a (usable) sticky cookie: primaries first, backups only
-   * when no primary is left (including after `avoid` removed the ones already tried).
+   * Choose a node with a free slot for a client without a (usable) sticky cookie: primaries
+   * first, backups only when no primary is left (including after `avoid` removed the ones
+   * already tried). A node at its `maxConn` is passed over for the algorithm's next choice.
    */
   pick (ctx: PickContext, avoid: ReadonlySet<UpstreamNode> | null): UpstreamNode | undefined {
-    return this.#primary.pick(ctx, avoid) ?? this.#backup.pick(ctx, avoid)
+    return this.#choose(ctx, avoid).node
+  }
+
+  /**
+   * A slot for a request: on `sticky` (the node its cookie holds it to), else on a node the
+   * algorithm picks among those with a free slot. When every candidate is at its `maxConn`, the
+   * request waits in a bounded queue (`queue.size`, `queue.timeout`) and `waiter` hears
+   * `granted` or `refused`.
+   */
+  admit (sticky: UpstreamNode | undefined, ctx: PickContext, avoid: ReadonlySet<UpstreamNode> | null, waiter: Waiter): Admission {
+    if (sticky !== undefined) {
+      if (!sticky.full) return this.begin(sticky)
+      let queue = this.#nodeQueues.get(sticky)
+      if (queue === undefined) { queue = new WaitQueue(); this.#nodeQueues.set(sticky, queue) }
+      return this.#enqueue(queue, waiter, null)
+    }
+    const { node, full } = this.#choose(ctx, avoid)
+    if (node !== undefined) return this.begin(node)
+    return full ? this.#enqueue(this.#poolQueue, waiter, avoid) : undefined
+  }
+
+  /** A waiter left before it got a slot (its client went away): forget it. */
+  leaveQueue (waiter: Waiter): void {
+    const entry = this.#waiting.get(waiter)
+    if (entry === undefined) return
+    this.#waiting.delete(waiter)
+    clearTimeout(entry.timer)
+    entry.queue.delete(entry)
+  }
+
+  /** Requests waiting for a slot on `node`; for `null`, those waiting for any node. */
+  queued (node: UpstreamNode | null): number {
+    return node === null ? this.#poolQueue.length : this.#nodeQueues.get(node)?.length ?? 0
+  }
+
+  #choose (ctx: PickContext, avoid: ReadonlySet<UpstreamNode> | null): { node: UpstreamNode | undefined, full: boolean } {
+    const first = this.#pickIn(this.#primary, ctx, avoid)
+    if (first.node !== undefined || first.full) return first
+    return this.#pickIn(this.#backup, ctx, avoid)
+  }
+
+  #pickIn (algorithm: Algorithm<UpstreamNode>, ctx: PickContext, avoid: ReadonlySet<UpstreamNode> | null): { node: UpstreamNode | undefined, full: boolean } {
+    let node = algorithm.pick(ctx, avoid)
+    if (node === undefined || !node.full) return { node, full: false }
+    // At its maxConn: the next choice, as HAProxy routes a request that has no server yet.
+    const skip = new Set<UpstreamNode>(avoid ?? [])
+    while (node !== undefined && node.full) {
+      skip.add(node)
+      node = algorithm.pick(ctx, skip)
+    }
+    return { node, full: node === undefined }
+  }
+
+  #enqueue (queue: WaitQueue, waiter: Waiter, avoid: ReadonlySet<UpstreamNode> | null): 'queued' | QueueRefusal {
+    if (queue.length >= this.#queueSize) return 'TETHER_ERR_QUEUE_FULL'
+    const entry = new QueueEntry(waiter, queue, avoid)
+    entry.timer = setTimeout(() => this.#expire(entry), this.#queueTimeout)
+    queue.add(entry)
+    this.#waiting.set(waiter, entry)
+    return 'queued'
+  }
+
+  #expire (entry: QueueEntry): void {
+    if (this.#waiting.get(entry.waiter) !== entry) return
+    this.#waiting.delete(entry.waiter)
+    entry.queue.delete(entry)
+    this.#onWaited('timeout', now() - entry.since)
+    entry.waiter.refused('TETHER_ERR_QUEUE_TIMEOUT')
+  }
+
+  /**
+   * A slot may be free on `node`: hand it to the first of its own waiters, else to the first
+   * other waiter that may use it. Returns whether a waiter got it. The lease is taken now (the
+   * slot is reserved); the waiter hears of it in a microtask, outside the lease that ended.
+   */
+  #handOff (node: UpstreamNode): boolean {
+    if (this.#waiting.size === 0 || node.full || node.removed) return false
+    let entry = node.acceptsSticky ? this.#nodeQueues.get(node)?.take(() => true) : undefined
+    if (entry === undefined && node.acceptsNew && (!node.backup || this.#primaryUp === 0)) {
+      entry = this.#poolQueue.take((e) => e.avoid === null || !e.avoid.has(node))
+    }
+    if (entry === undefined) return false
+    clearTimeout(entry.timer)
+    this.#waiting.delete(entry.waiter)
+    this.#onWaited('granted', now() - entry.since)
+    const lease = this.begin(node)
+    const waiter = entry.waiter
+    queueMicrotask(() => waiter.granted(lease))
+    return true
   }
 
   /**
@@ -159,6 +294,7 @@ export class Pool implements LeaseOwner {
 
   /** A lease ended (called by `Lease.end` only). A failure counts towards passive health. */
   settle (node: UpstreamNode, outcome: LeaseOutcome, reason: string): void {
+    this.#handOff(node)
     if (outcome !== 'failed' || node.removed) return
     const t = now()
     if (!node.recordFailure(t, this.#mayEject(t))) return
@@ -217,11 +353,15 @@ export class Pool implements LeaseOwner {
   snapshot (): NodeSnapshot[] {
     const t = now()
     const wall = Date.now()
-    return this.#nodes.map((n) => snapshotNode(n, t, wall))
+    return this.#nodes.map((n) => snapshotNode(n, t, wall, this.queued(n)))
   }
 
-  /** Stop the passive-recovery timers. */
+  /** Stop the passive-recovery timers; requests still waiting are refused. */
   close (): void {
+    for (const entry of [...this.#waiting.values()]) {
+      this.leaveQueue(entry.waiter)
+      entry.waiter.refused('TETHER_ERR_QUEUE_TIMEOUT')
+    }
     for (const timer of this.#holds.values()) clearTimeout(timer)
     this.#holds.clear()
   }

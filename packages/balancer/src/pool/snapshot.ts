@@ -24,6 +24,10 @@ export interface NodeSnapshot {
   /** One word: `maint` and `down` win over `drain`. */
   readonly status: NodeStatus
   readonly activeConnections: number
+  /** Requests (and tunnels) in flight at most; 0: no limit. */
+  readonly maxConn: number
+  /** Requests waiting for a slot on this node (clients held here by their sticky cookie). */
+  readonly queued: number
   readonly requests: number
   readonly errors: number
   readonly transitions: number
@@ -46,7 +50,7 @@ export interface NodeSnapshot {
  * const view = snapshotNode(node, performance.now(), Date.now())
  * ```
  */
-export function snapshotNode (n: UpstreamNode, now: number, wall: number): NodeSnapshot {
+export function snapshotNode (n: UpstreamNode, now: number, wall: number, queued = 0): NodeSnapshot {
   const check = n.lastCheck
   return {
     name: n.name,
@@ -57,6 +61,8 @@ export function snapshotNode (n: UpstreamNode, now: number, wall: number): NodeS
     health: n.health(now),
     status: n.status(now),
     activeConnections: n.active,
+    maxConn: n.maxConn,
+    queued,
     requests: n.requests,
     errors: n.errors,
     transitions: n.transitions,

@@ -26,6 +26,8 @@ export interface ProxyRuntime {
   readonly accessLog: boolean
   /** Hash client addresses only when the algorithm uses them. */
   readonly hashesClients: boolean
+  /** More request header lines than this: 431 (`limits.headerLines`). */
+  readonly maxHeaderLines: number
 }
 
 /** Balancer-wide state that outlives reloads. */

@@ -81,8 +81,8 @@ function classifyRequestHeader (name: string): number {
 
 /** What the header pass learns about a request. Filled in place to avoid an allocation. */
 export interface RequestFacts {
-  /** Headers to forward, flat, before X-Forwarded-* and x-tether-* are appended. */
-  headers: string[]
+  /** The client's headers to forward, flat; the balancer's own (X-Forwarded-*, x-tether-*) go before them. */
+  clientHeaders: string[]
   /** The sticky cookie's value, when a Cookie header carries it. */
   stickyValue: string | undefined
   /** Content-Length seen (and not zero). */
@@ -96,6 +96,8 @@ export interface RequestFacts {
   forwardedProto: string | undefined
   forwardedHost: string | undefined
   host: string | undefined
+  /** Host headers seen: more than one is a 400 (RFC 9112 §3.2). */
+  hostCount: number
 }
 
 /**
@@ -113,7 +115,7 @@ export function scanRequestHeaders (
   findCookie: (header: string, name: string) => string | undefined,
   facts: RequestFacts
 ): void {
-  const out = facts.headers
+  const out = facts.clientHeaders
   let connectionTokens: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
@@ -121,7 +123,7 @@ export function scanRequestHeaders (
     switch (classifyRequestHeader(name)) {
       case KEEP: out.push(name, value); break
       case DROP: break
-      case HOST: facts.host = value; out.push(name, value); break
+      case HOST: facts.host = value; facts.hostCount++; out.push(name, value); break
       case COOKIE:
         if (cookieName !== '' && facts.stickyValue === undefined) facts.stickyValue = findCookie(value, cookieName)
         out.push(name, value)
@@ -182,20 +184,98 @@ export function filterResponseHeaders (raw: readonly string[], out: string[], ke
   if (connectionTokens !== undefined && !keepUpgrade) removeListed(out, connectionTokens, start)
 }
 
-/** Remove every header named in a Connection value (other than the usual tokens). */
+/**
+ * Remove every header named in a Connection value (other than the usual tokens), in one pass
+ * over the tokens and one over the headers: a request with thousands of tokens and headers
+ * costs their sum, not their product.
+ */
 function removeListed (headers: string[], tokens: string, start = 0): void {
+  const listed = new Set<string>()
   for (const token of tokens.split(',')) {
     const name = token.trim().toLowerCase()
     if (name === '' || name === 'close' || name === 'keep-alive' || name === 'upgrade') continue
     // Never let a client strip what the proxy itself relies on.
     if (name === 'host' || name === 'cookie' || name === 'content-length') continue
-    removeNamed(headers, start, name)
+    listed.add(name)
   }
+  if (listed.size > 0) compact(headers, start, (lower) => listed.has(lower))
 }
 
 function removeNamed (headers: string[], start: number, lower: string): void {
-  for (let i = headers.length - 2; i >= start; i -= 2) {
+  compact(headers, start, (name) => name === lower)
+}
+
+/** Drop, in place and in one pass, the pairs from `start` on whose lower-cased name `drop` matches. */
+function compact (headers: string[], start: number, drop: (lowerName: string) => boolean): void {
+  let w = start
+  for (let r = start; r < headers.length; r += 2) {
+    const name = headers[r] as string
     // Arbitrary token: a plain toLowerCase, since lowerEquals assumes a letters-only literal.
-    if ((headers[i] as string).toLowerCase() === lower) headers.splice(i, 2)
+    if (drop(name.toLowerCase())) continue
+    if (w !== r) { headers[w] = name; headers[w + 1] = headers[r + 1] as string }
+    w += 2
+  }
+  headers.length = w
+}
+
+/**
+ * Whether a Host value is `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP
+ * literal in brackets, or a reg-name of unreserved, percent-encoded and sub-delim characters.
+ * Anything else (`a@evil.example/x`, spaces, a path) is refused rather than passed to apps
+ * that build URLs from it. Empty is allowed, as RFC 9112 §3.2 allows it.
+ *
+ * @example
+ * ```ts
+ * isValidHost('shop.example:8080') // true
+ * isValidHost('a@evil.example/x') // false
+ * ```
+ */
+export function isValidHost (value: string): boolean {
+  let i = 0
+  const n = value.length
+  if (n > 0 && value.charCodeAt(0) === 91 /* [ */) {
+    i = 1
+    while (i < n) {
+      const c = value.charCodeAt(i)
+      if (c === 93 /* ] */) break
+      if (!(isHex(c) || c === 58 /* : */ || c === 46 /* . */)) return false
+      i++
+    }
+    if (i === n || i === 1) return false
+    i++
+  } else {
+    while (i < n) {
+      const c = value.charCodeAt(i)
+      if (c === 58 /* : */) break
+      if (c === 37 /* % */) {
+        if (i + 2 >= n || !isHex(value.charCodeAt(i + 1)) || !isHex(value.charCodeAt(i + 2))) return false
+        i += 3
+        continue
+      }
+      if (!isRegNameChar(c)) return false
+      i++
+    }
+  }
+  if (i === n) return true
+  if (value.charCodeAt(i) !== 58 /* : */) return false
+  for (i++; i < n; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+  }
+  return true
+}
+
+function isHex (c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102)
+}
+
+// unreserved (ALPHA DIGIT - . _ ~) and sub-delims (! $ & ' ( ) * + , ; =).
+function isRegNameChar (c: number): boolean {
+  if ((c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 122)) return true
+  switch (c) {
+    case 45: case 46: case 95: case 126:
+    case 33: case 36: case 38: case 39: case 40: case 41: case 42: case 43: case 44: case 59: case 61:
+      return true
+    default: return false
   }
 }

@@ -78,20 +78,30 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   /** Route the request and send the first attempt. */
   start (): void {
     if (this.shared.closing) this.res.shouldKeepAlive = false
-    this.prepare()
-    const node = this.chooseFirst()
-    if (node === undefined) { this.#fail('TETHER_ERR_NO_UPSTREAM', null); return }
-    this.#attempt(node)
+    const refused = this.prepare()
+    if (refused !== undefined) {
+      this.shared.log.warn({ code: refused, peer: this.peer }, 'bad client request')
+      // The connection is not trusted with another request.
+      this.res.shouldKeepAlive = false
+      this.#fail(refused, null)
+      return
+    }
+    this.routeFirst()
   }
 
-  #attempt (node: UpstreamNode): void {
-    this.enter(node)
+  protected send (node: UpstreamNode): void {
     const perTry = this.rt.perTryTimeout
     if (perTry > 0 && this.bodyKind === 'none' && isIdempotent(this.method)) {
       this.#perTry = setTimeout(onPerTryTimeout.bind(this), perTry)
     }
     this.upstream = this.rt.engine.request(node, this, this)
   }
+
+  protected refuse (code: ErrorCode): void {
+    this.#fail(code, null)
+  }
+
+  protected get finished (): boolean { return this.settled }
 
   #clearPerTry (): void {
     if (this.#perTry === null) return
@@ -115,7 +125,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
       if (next !== undefined) {
         this.shared.events.retried()
         this.shared.log.info({ node: node.name, next: next.name, phase: 'timeout', err: 'per-try timeout' }, 'retrying on another node')
-        this.#attempt(next)
+        this.enter(next)
         return
       }
     }
@@ -196,7 +206,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
       if (next !== undefined) {
         this.shared.events.retried()
         this.shared.log.info({ node: node.name, next: next.name, phase, err: error.message }, 'retrying on another node')
-        this.#attempt(next)
+        this.enter(next)
         return
       }
     }
@@ -208,6 +218,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   clientClosed (): void {
     this.#clearPerTry()
     if (this.settled) return
+    if (this.queued) { this.queued = false; this.rt.pool.leaveQueue(this) }
     const upstream = this.upstream
     this.upstream = null
     if (upstream !== null) upstream.abort()
@@ -229,7 +240,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     this.ownError = true
     if (code === 'TETHER_ERR_NO_UPSTREAM') this.shared.log.warn({ code, route: this.route }, 'no upstream node available')
     if (!this.res.headersSent) this.status = errorCodes[code].status ?? 502
-    respondError(this.res, code, this.shared.closing)
+    respondError(this.res, code, this.shared.closing || !this.res.shouldKeepAlive)
     if (node !== null) this.shared.log.debug({ node: node.name, code }, 'error answer sent')
     this.#settle()
   }

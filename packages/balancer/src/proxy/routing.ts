@@ -17,11 +17,13 @@ import type { PickContext } from '../algorithms/algorithm.js'
 import type { BodyKind, ForwardRequest } from '../engines/engine.js'
 import { hashKeyForAddress, normalizeAddress } from '../net/address.js'
 import type { Lease, LeaseOutcome } from '../pool/lease.js'
+import type { QueueRefusal, Waiter } from '../pool/queue.js'
 import type { UpstreamNode } from '../pool/node.js'
 import { findCookie } from '../sticky.js'
 import type { ProxyRuntime, ProxyShared } from './context.js'
 import type { MoveCause, Route } from './events.js'
-import { scanRequestHeaders, type RequestFacts } from './headers.js'
+import type { ErrorCode } from '../errors.js'
+import { isValidHost, scanRequestHeaders, type RequestFacts } from './headers.js'
 
 /**
  * The request target in origin-form. A client may send absolute-form (`GET http://host/p`,
@@ -45,9 +47,9 @@ function moveCause (node: UpstreamNode | undefined): MoveCause {
 }
 
 /** State common to an HTTP exchange and an upgrade; one object per request, no other allocation. */
-export abstract class RoutedRequest implements RequestFacts, PickContext, ForwardRequest {
+export abstract class RoutedRequest implements RequestFacts, PickContext, ForwardRequest, Waiter {
   // RequestFacts
-  headers: string[] = []
+  clientHeaders: string[] = []
   stickyValue: string | undefined = undefined
   hasLength = false
   chunked = false
@@ -56,7 +58,10 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
   forwardedProto: string | undefined = undefined
   forwardedHost: string | undefined = undefined
   host: string | undefined = undefined
+  hostCount = 0
   // ForwardRequest
+  /** What the current attempt sends: the balancer's own headers first, then the client's. */
+  headers: readonly string[] = []
   readonly method: string
   readonly path: string
   readonly body: IncomingMessage
@@ -76,8 +81,8 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
   /** Name of the node of the latest attempt (for logs). */
   served: string | undefined = undefined
   tried: Set<UpstreamNode> | null = null
-  /** Length of `headers` before the per-attempt x-tether-* headers. */
-  #base = 0
+  /** X-Forwarded-*, set once per request. */
+  readonly #forwarded: string[] = []
 
   constructor (readonly rt: ProxyRuntime, readonly shared: ProxyShared, req: IncomingMessage) {
     this.body = req
@@ -87,26 +92,73 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
     this.peer = normalizeAddress(req.socket.remoteAddress ?? '')
   }
 
-  /** Read the request's headers and set the forwarding headers. */
-  prepare (): void {
+  /**
+   * Read the request's headers and set the forwarding headers. Returns the code to refuse the
+   * request with when it must not be forwarded at all:
+   * - more header lines than `limits.headerLines`: Node keeps at most `maxHeadersCount` lines
+   *   and drops the rest without a word, so a request at the cap may have lost a line (a
+   *   Content-Length, a Transfer-Encoding) and is refused rather than forwarded half-read.
+   *   Below the cap `rawHeaders` is whole, so the body framing read from it is what Node
+   *   parsed;
+   * - two Host headers, or a Host that is not `host[:port]` (RFC 9112 §3.2: 400).
+   */
+  prepare (): ErrorCode | undefined {
     const rt = this.rt
+    const raw = this.body.rawHeaders
+    if (raw.length > rt.maxHeaderLines * 2) return 'TETHER_ERR_CLIENT_HEADERS_TOO_LARGE'
     const trusted = !rt.trusted.empty && rt.trusted.has(this.peer)
-    scanRequestHeaders(this.body.rawHeaders, trusted, rt.cookieName, findCookie, this)
+    scanRequestHeaders(raw, trusted, rt.cookieName, findCookie, this)
+    if (this.hostCount > 1 || (this.host !== undefined && !isValidHost(this.host))) return 'TETHER_ERR_CLIENT_BAD_HOST'
     this.bodyKind = this.chunked ? 'chunked' : this.hasLength ? 'length' : 'none'
-    const h = this.headers
+    const f = this.#forwarded
     const xff = this.forwardedFor
-    h.push('x-forwarded-for', xff === undefined ? this.peer : `${xff}, ${this.peer}`)
-    h.push('x-forwarded-proto', this.forwardedProto ?? 'http')
+    f.push('x-forwarded-for', xff === undefined ? this.peer : `${xff}, ${this.peer}`)
+    f.push('x-forwarded-proto', this.forwardedProto ?? 'http')
     const fwdHost = this.forwardedHost ?? this.host
-    if (fwdHost !== undefined) h.push('x-forwarded-host', fwdHost)
+    if (fwdHost !== undefined) f.push('x-forwarded-host', fwdHost)
     if (rt.hashesClients) {
       this.clientKey = hashKeyForAddress(trusted && xff !== undefined ? rt.trusted.clientAddress(this.peer, xff) : this.peer)
     }
-    this.#base = h.length
+    return undefined
   }
 
-  /** The first node: the sticky one when the cookie is valid and the node may keep it. */
-  chooseFirst (): UpstreamNode | undefined {
+  /** Waiting in the pool's queue for a slot. */
+  queued = false
+
+  /** Send the current attempt to `node` (the lease is taken). */
+  protected abstract send (node: UpstreamNode): void
+  /** Answer the client with an error of the balancer's own. */
+  protected abstract refuse (code: ErrorCode): void
+  /** The exchange has its answer (or its client left): a slot granted now is given back. */
+  protected abstract get finished (): boolean
+
+  /**
+   * Route the request and start its first attempt: on its sticky node when the cookie is valid
+   * and the node may keep it, else on the algorithm's choice. A node at its `maxConn` makes
+   * the request wait in the pool's queue; the attempt starts when a slot is granted.
+   */
+  routeFirst (): void {
+    const sticky = this.#stickyNode()
+    const admission = this.rt.pool.admit(sticky, this, null, this)
+    if (admission === 'queued') { this.queued = true; return }
+    if (admission === undefined) { this.refuse('TETHER_ERR_NO_UPSTREAM'); return }
+    if (typeof admission === 'string') { this.refuse(admission); return }
+    this.#begin(admission)
+  }
+
+  granted (lease: Lease): void {
+    this.queued = false
+    if (this.finished) { lease.end('cancelled'); return }
+    this.#begin(lease)
+  }
+
+  refused (code: QueueRefusal): void {
+    this.queued = false
+    if (!this.finished) this.refuse(code)
+  }
+
+  /** The sticky node when the cookie is valid and the node may keep it (sets route and cookie). */
+  #stickyNode (): UpstreamNode | undefined {
     const { pool, sticky } = this.rt
     if (sticky !== null) {
       if (this.stickyValue !== undefined) {
@@ -126,7 +178,7 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
       }
       this.sendCookie = true
     }
-    return pool.pick(this, null)
+    return undefined
   }
 
   /** After a retryable failure on `failed`: the next node, never one already tried. */
@@ -141,16 +193,27 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
     return this.rt.pool.pick(this, this.tried)
   }
 
-  /** Begin an attempt on `node`: take a lease from the pool and set the per-attempt headers. */
+  /**
+   * Begin an attempt on `node`: take a lease from the pool and build the headers. The
+   * balancer's own come first: an app whose server keeps only the first N header lines (Node
+   * keeps 1000) still sees them, whatever the client sent after.
+   */
   enter (node: UpstreamNode): void {
-    this.lease = this.rt.pool.begin(node)
+    this.#begin(this.rt.pool.begin(node))
+  }
+
+  #begin (lease: Lease): void {
+    const node = lease.node
+    this.lease = lease
     this.served = node.name
     this.attempts++
-    const h = this.headers
-    h.length = this.#base
-    if (this.host === undefined) h.push('host', node.authority)
-    h.push('x-tether-route', this.route, 'x-tether-node', node.name)
+    const h: string[] = ['x-tether-route', this.route, 'x-tether-node', node.name]
     if (this.route === 'moved') h.push('x-tether-moved', '1')
+    for (const x of this.#forwarded) h.push(x)
+    if (this.host === undefined) h.push('host', node.authority)
+    for (const x of this.clientHeaders) h.push(x)
+    this.headers = h
+    this.send(node)
   }
 
   /** End the current attempt's lease with `outcome`; returns its node (null without one). */

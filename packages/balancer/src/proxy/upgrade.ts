@@ -43,16 +43,26 @@ export class UpgradeExchange extends RoutedRequest implements UpgradeSink {
   }
 
   start (): void {
-    this.prepare()
-    const node = this.chooseFirst()
-    if (node === undefined) { this.#fail('TETHER_ERR_NO_UPSTREAM'); return }
-    this.#attempt(node)
+    // The body of an Upgrade request would have to be forwarded before the tunnel opens and
+    // nobody reads it: refuse it rather than hold both sides until the response timeout.
+    const refused = this.prepare() ?? (this.hasLength || this.chunked ? 'TETHER_ERR_CLIENT_UPGRADE_BODY' : undefined)
+    if (refused !== undefined) {
+      this.shared.log.warn({ code: refused, peer: this.peer }, 'bad client request')
+      this.#fail(refused)
+      return
+    }
+    this.routeFirst()
   }
 
-  #attempt (node: UpstreamNode): void {
-    this.enter(node)
+  protected send (node: UpstreamNode): void {
     this.rt.engine.upgrade(node, this, this.upgrade ?? 'websocket', this)
   }
+
+  protected refuse (code: ErrorCode): void {
+    this.#fail(code)
+  }
+
+  protected get finished (): boolean { return this.#done }
 
   onUpgrade (reason: string, raw: readonly string[], upstream: Duplex, upstreamHead: Buffer): void {
     const lease = this.lease
@@ -108,7 +118,7 @@ export class UpgradeExchange extends RoutedRequest implements UpgradeSink {
       if (next !== undefined) {
         this.shared.events.retried()
         this.shared.log.info({ node: node.name, next: next.name, phase, err: error.message }, 'retrying upgrade on another node')
-        this.#attempt(next)
+        this.enter(next)
         return
       }
     }
