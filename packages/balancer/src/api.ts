@@ -33,6 +33,8 @@ export interface ListenInfo {
   readonly port: number
   /** The admin API's port, when it is enabled. */
   readonly adminPort?: number
+  /** The plain-HTTP redirect listener's port, when `listen.tls.redirectHttp` is set. */
+  readonly redirectPort?: number
 }
 
 /**

@@ -3,7 +3,7 @@
  * protocol-level errors of clients. It hands each request to the proxy (`ReverseProxy`). Plain
  * HTTP/1.1 is `http1.ts`; a TLS or HTTP/2 listener is another implementation of this interface.
  */
-import type { ResolvedListen, ResolvedTimeouts } from '../config/types.js'
+import type { ResolvedListen, ResolvedTimeouts, ResolvedTls } from '../config/types.js'
 
 /**
  * The balancer's handle on a frontend.
@@ -19,6 +19,11 @@ export interface Frontend {
   listen (address: ResolvedListen): Promise<number>
   /** Apply new client timeouts (a reload); open connections get them too. */
   configure (timeouts: ResolvedTimeouts): void
+  /**
+   * TLS listeners: read the certificates again and use them for new handshakes. Returns false
+   * (and logs `TETHER_ERR_TLS_CERT`) when they are unusable: the previous ones stay.
+   */
+  reloadTls? (tls: ResolvedTls): boolean
   /** Stop accepting and close idle connections; resolves once every connection has closed. */
   stop (): Promise<void>
   /** Close the connections still open (requests in flight at the shutdown deadline). */

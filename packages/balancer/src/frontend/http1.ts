@@ -12,8 +12,15 @@ import { ProxyResponse } from '../proxy/http.js'
 import type { ReverseProxy } from '../proxy/reverse-proxy.js'
 import { describeListen, type Frontend } from './frontend.js'
 
-/** What Node's HTTP parser reports about a bad client, as the code the client is answered with. */
-function clientErrorCode (err: NodeJS.ErrnoException): ErrorCode {
+/**
+ * What Node's HTTP parser reports about a bad client, as the code the client is answered with.
+ *
+ * @example
+ * ```ts
+ * clientErrorCode(Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW' })) // 'TETHER_ERR_CLIENT_HEADERS_TOO_LARGE'
+ * ```
+ */
+export function clientErrorCode (err: NodeJS.ErrnoException): ErrorCode {
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'TETHER_ERR_CLIENT_HEADER_TIMEOUT'
   if (err.code === 'HPE_HEADER_OVERFLOW') return 'TETHER_ERR_CLIENT_HEADERS_TOO_LARGE'
   return 'TETHER_ERR_CLIENT_BAD_REQUEST'

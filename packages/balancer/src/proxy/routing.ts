@@ -88,7 +88,8 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
     const h = this.headers
     const xff = this.forwardedFor
     h.push('x-forwarded-for', xff === undefined ? this.peer : `${xff}, ${this.peer}`)
-    h.push('x-forwarded-proto', this.forwardedProto ?? 'http')
+    // `encrypted` is set on TLS sockets (for h2 streams, on the session's socket).
+    h.push('x-forwarded-proto', this.forwardedProto ?? ((this.body.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'))
     const fwdHost = this.forwardedHost ?? this.host
     if (fwdHost !== undefined) h.push('x-forwarded-host', fwdHost)
     if (rt.hashesClients) {
