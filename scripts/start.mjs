@@ -5,10 +5,11 @@
 //   npm start                                  SQLite in .tether/demo/, balancer on :8080, admin on :9090
 //   npm start -- --store redis://127.0.0.1:6379   (or REDIS_URL=redis://… npm start)
 //   npm start -- --port 0 --admin-port 0          any free ports
+//   npm start -- --tls                            https and HTTP/2, self-signed certificate made by openssl
 import { parseArgs } from 'node:util'
 import { ClusterError, parsePort, startCluster } from './cluster.mjs'
 
-const USAGE = 'usage: npm start -- [--store sqlite:<path>|redis://host:port] [--port N] [--admin-port N] [--node-ports A,B,C] [--data-dir DIR]'
+const USAGE = 'usage: npm start -- [--store sqlite:<path>|redis://host:port] [--port N] [--admin-port N] [--node-ports A,B,C] [--data-dir DIR] [--tls]'
 
 function fail (err) {
   process.stderr.write(`tether: ${err instanceof Error ? err.message : String(err)}\n`)
@@ -28,6 +29,7 @@ function options () {
         'admin-port': { type: 'string' },
         'node-ports': { type: 'string' },
         'data-dir': { type: 'string' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       }
     }).values
@@ -45,7 +47,8 @@ function options () {
     port: values.port === undefined ? 8080 : parsePort(values.port, '--port'),
     adminPort: values['admin-port'] === undefined ? 9090 : parsePort(values['admin-port'], '--admin-port'),
     nodePorts: values['node-ports'] === undefined ? undefined : values['node-ports'].split(',').map((p) => parsePort(p.trim(), '--node-ports')),
-    dataDir: values['data-dir']
+    dataDir: values['data-dir'],
+    tls: values.tls === true
   }
 }
 
@@ -58,7 +61,7 @@ try {
 
 const lines = [
   'Tether demo cluster is up.',
-  `  open    ${cluster.url}`,
+  `  open    ${cluster.url}${cluster.url.startsWith('https:') ? '  (self-signed certificate: accept it in the browser once)' : ''}`,
   `  status  ${cluster.statusUrl}`,
   `  store   ${cluster.store.replace(/\/\/[^@/]*@/, '//')}`,
   ...cluster.nodes.map((n) => `  ${n.name}   ${n.url}  pid ${n.pid}`),
