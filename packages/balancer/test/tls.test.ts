@@ -105,6 +105,27 @@ if (!hasOpenssl) {
     t.equal(res.headers['x-tether-error'], 'TETHER_ERR_UPSTREAM_CONNECT')
   })
 
+  for (const engine of ['h1', 'undici', 'http-proxy'] as const) {
+    t.test(`engine ${engine} behind h2 and HTTPS clients: forwarding, bodies, retries, timeouts`, async (t) => {
+      const dead = 'http://127.0.0.1:1'
+      const e = await startBalancer(t, { engine, upstreams: [{ url: dead, name: 'dead' }, ...upstreams], algorithm: 'weighted-round-robin', timeouts: { response: '1s' }, listen: { port: '127.0.0.1:0', tls: { cert: main.cert, key: main.key } } })
+      const session = h2Session(t, e.port, ca)
+      const seen = await Promise.all(Array.from({ length: 6 }, async () => json<Seen>({ status: 200, headers: {}, rawHeaders: [], body: (await h2Send(session, '/')).body })))
+      t.ok(seen.every((s) => s.name === 'a' || s.name === 'b'), 'a connect failure on the dead node is retried on another')
+      const posted = await h2Send(session, '/echo', { method: 'POST', headers: { 'content-length': '5' }, body: 'hello' })
+      t.equal(json<Seen>({ status: 200, headers: {}, rawHeaders: [], body: posted.body }).body, 'hello', 'a body with content-length')
+      const chunked = await h2Send(session, '/echo', { method: 'PUT', body: 'y'.repeat(50_000) })
+      t.equal(json<Seen>({ status: 200, headers: {}, rawHeaders: [], body: chunked.body }).bodyLength, 50_000, 'a body without length')
+      const slow = await h2Send(session, '/slow?ms=3000')
+      t.equal(slow.status, 504, 'timeouts.response answers 504 over h2')
+      t.equal(slow.headers['x-tether-error'], 'TETHER_ERR_UPSTREAM_TIMEOUT')
+      const big = await h2Send(session, '/big?bytes=1000000')
+      t.equal(big.body.length, 1_000_000, 'a large response streams whole')
+      const https = await httpsSend(`https://127.0.0.1:${e.port}/echo`, { ca, method: 'POST', body: 'over h1', headers: { 'content-type': 'text/plain' } })
+      t.equal(json<Seen>(https).body, 'over h1', 'HTTPS/1.1 with a body')
+    })
+  }
+
   t.test('WebSocket keeps working over HTTP/1.1 on the TLS port (wss)', async (t) => {
     const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca })
     const hello = await new Promise<string>((resolve, reject) => {

@@ -71,6 +71,18 @@ export class TetherH2Request extends Http2ServerRequest {}
 // prototype, computed once per request from Node's own getter.
 const h2RawHeaders = Object.getOwnPropertyDescriptor(Http2ServerRequest.prototype, 'rawHeaders')?.get
 const H1_HEADERS = Symbol('tether.h1Headers')
+const h2Headers = Object.getOwnPropertyDescriptor(Http2ServerRequest.prototype, 'headers')?.get
+const OWN_HEADERS = Symbol('tether.ownHeaders')
+// The http-proxy engine hands the library its headers by assigning `req.headers`, which Node
+// defines read-only on an h2 request: give it a slot.
+Object.defineProperty(TetherH2Request.prototype, 'headers', {
+  get (this: TetherH2Request & { [OWN_HEADERS]?: unknown }): unknown {
+    return this[OWN_HEADERS] ?? h2Headers?.call(this)
+  },
+  set (this: TetherH2Request & { [OWN_HEADERS]?: unknown }, value: unknown) {
+    this[OWN_HEADERS] = value
+  }
+})
 Object.defineProperty(TetherH2Request.prototype, 'rawHeaders', {
   get (this: TetherH2Request & { [H1_HEADERS]?: string[] }): string[] {
     let h1 = this[H1_HEADERS]
