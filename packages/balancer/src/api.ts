@@ -19,6 +19,12 @@ export interface BalancerOptions {
   logger?: Logger
   /** The file the configuration came from, named in configuration errors. */
   configFile?: string
+  /**
+   * TLS listeners: the secret session-ticket keys derive from. Give every process that serves
+   * the same listener (node:cluster workers) the same one, and a ticket issued by one resumes
+   * on another. Default: random per process.
+   */
+  ticketSecret?: Buffer
 }
 
 /**

@@ -66,7 +66,7 @@ class BalancerImpl implements Balancer {
     this.#proxy = new ReverseProxy(this.#makeRuntime(config, sticky), this.log, this.#metrics)
     this.#health = new ActiveHealthChecker<UpstreamNode>(config.healthCheck, (node, result) => this.#pool.reportCheck(node, result))
     const tls = config.listen.tls
-    this.#frontend = tls === null ? new Http1Frontend(this.#proxy, config.timeouts) : new TlsFrontend(this.#proxy, config.timeouts, tls, { log: this.log })
+    this.#frontend = tls === null ? new Http1Frontend(this.#proxy, config.timeouts) : new TlsFrontend(this.#proxy, config.timeouts, tls, options.ticketSecret === undefined ? { log: this.log } : { log: this.log, ticketSecret: options.ticketSecret })
     if (config.sticky.enabled && config.sticky.secretGenerated) {
       this.log.warn('sticky.secret is not set: using a random one, so sticky cookies will not survive a restart')
     }
