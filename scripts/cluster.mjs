@@ -1,9 +1,9 @@
 // The demo cluster on this machine: a shared session store, three counter-app processes and
 // the balancer in front of them. `npm start` (scripts/start.mjs) and the browser test both run
 // it through startCluster(), so the test exercises exactly what a user starts.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { createRequire } from 'node:module'
 import net from 'node:net'
@@ -151,7 +151,9 @@ async function stopGroup (node, graceMs) {
  * Start the cluster. Every process it starts is stopped by `stop()`, and by itself if the
  * start fails halfway.
  *
- * @param {{ store?: string, storeSource?: string, port?: number, adminPort?: number, nodePorts?: number[], dataDir?: string, log?: (line: string) => void }} options
+ * With `tls`, the balancer serves https (and HTTP/2) with a self-signed certificate made by
+ * openssl in the data directory (kept, so that a browser's exception survives a restart).
+ * @param {{ store?: string, storeSource?: string, port?: number, adminPort?: number, nodePorts?: number[], dataDir?: string, tls?: boolean, log?: (line: string) => void }} options
  */
 export async function startCluster (options = {}) {
   const log = options.log ?? ((line) => process.stderr.write(line + '\n'))
@@ -172,6 +174,7 @@ export async function startCluster (options = {}) {
   else if (store.startsWith('redis')) await checkRedis(store)
   else await checkSql(store)
   const secrets = loadSecrets(dataDir)
+  const tls = options.tls === true ? demoCertificate(dataDir) : undefined
 
   const nodes = []
   let balancer
@@ -192,7 +195,7 @@ export async function startCluster (options = {}) {
     await Promise.all(nodes.map((n) => n.ready))
     const { createBalancer } = await importBalancer()
     balancer = createBalancer({
-      listen: `${HOST}:${port}`,
+      listen: tls === undefined ? `${HOST}:${port}` : { port: `${HOST}:${port}`, tls },
       algorithm: 'weighted-round-robin',
       upstreams: nodes.map((n) => ({ url: n.url, name: n.name })),
       sticky: { secret: secrets.sticky },
@@ -207,7 +210,7 @@ export async function startCluster (options = {}) {
       throw new ClusterError(`the balancer did not start: ${err.message}`, 1, { cause: err })
     }
     for (const n of nodes) n.live()
-    const url = `http://${HOST}:${bound.port}/`
+    const url = `${tls === undefined ? 'http' : 'https'}://${tls === undefined ? HOST : 'localhost'}:${bound.port}/`
     const statusUrl = `http://${HOST}:${bound.adminPort}/`
     return {
       url,
@@ -221,6 +224,27 @@ export async function startCluster (options = {}) {
     await stop()
     throw err
   }
+}
+
+/**
+ * A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1, made once by openssl and
+ * kept in the data directory.
+ */
+function demoCertificate (dataDir) {
+  const cert = join(dataDir, 'demo-cert.pem')
+  const key = join(dataDir, 'demo-key.pem')
+  if (existsSync(cert) && existsSync(key)) return { cert, key }
+  mkdirSync(dataDir, { recursive: true })
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '365', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'
+    ], { stdio: 'ignore' })
+  } catch (err) {
+    throw new ClusterError(`--tls needs openssl to make the demo certificate (apt-get install openssl): ${err.message}`, 1, { cause: err })
+  }
+  return { cert, key }
 }
 
 /**

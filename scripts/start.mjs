@@ -8,10 +8,11 @@
 //   npm start -- --store mysql://root@127.0.0.1:3306/test          (table counter_sessions)
 //   npm start -- --store memcached://127.0.0.1:11211
 //   npm start -- --port 0 --admin-port 0          any free ports
+//   npm start -- --tls                            https and HTTP/2, self-signed certificate made by openssl
 import { parseArgs } from 'node:util'
 import { ClusterError, parsePort, startCluster } from './cluster.mjs'
 
-const USAGE = 'usage: npm start -- [--store sqlite:<path>|redis://host:port|postgres://host/db|mysql://host/db|memcached://host:port] [--port N] [--admin-port N] [--node-ports A,B,C] [--data-dir DIR]'
+const USAGE = 'usage: npm start -- [--store sqlite:<path>|redis://host:port|postgres://host/db|mysql://host/db|memcached://host:port] [--port N] [--admin-port N] [--node-ports A,B,C] [--data-dir DIR] [--tls]'
 
 function fail (err) {
   process.stderr.write(`tether: ${err instanceof Error ? err.message : String(err)}\n`)
@@ -31,6 +32,7 @@ function options () {
         'admin-port': { type: 'string' },
         'node-ports': { type: 'string' },
         'data-dir': { type: 'string' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       }
     }).values
@@ -48,7 +50,8 @@ function options () {
     port: values.port === undefined ? 8080 : parsePort(values.port, '--port'),
     adminPort: values['admin-port'] === undefined ? 9090 : parsePort(values['admin-port'], '--admin-port'),
     nodePorts: values['node-ports'] === undefined ? undefined : values['node-ports'].split(',').map((p) => parsePort(p.trim(), '--node-ports')),
-    dataDir: values['data-dir']
+    dataDir: values['data-dir'],
+    tls: values.tls === true
   }
 }
 
@@ -61,7 +64,7 @@ try {
 
 const lines = [
   'Tether demo cluster is up.',
-  `  open    ${cluster.url}`,
+  `  open    ${cluster.url}${cluster.url.startsWith('https:') ? '  (self-signed certificate: accept it in the browser once)' : ''}`,
   `  status  ${cluster.statusUrl}`,
   `  store   ${cluster.store.replace(/\/\/[^@/]*@/, '//')}`,
   ...cluster.nodes.map((n) => `  ${n.name}   ${n.url}  pid ${n.pid}`),

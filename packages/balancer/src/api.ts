@@ -19,6 +19,12 @@ export interface BalancerOptions {
   logger?: Logger
   /** The file the configuration came from, named in configuration errors. */
   configFile?: string
+  /**
+   * TLS listeners: the secret session-ticket keys derive from. Give every process that serves
+   * the same listener (node:cluster workers) the same one, and a ticket issued by one resumes
+   * on another. Default: random per process.
+   */
+  ticketSecret?: Buffer
 }
 
 /**
@@ -33,6 +39,8 @@ export interface ListenInfo {
   readonly port: number
   /** The admin API's port, when it is enabled. */
   readonly adminPort?: number
+  /** The plain-HTTP redirect listener's port, when `listen.tls.redirectHttp` is set. */
+  readonly redirectPort?: number
 }
 
 /**

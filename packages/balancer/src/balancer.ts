@@ -15,6 +15,8 @@ import type { Engine, EngineOptions } from './engines/engine.js'
 import { TetherBalancerError } from './errors.js'
 import { describeListen, type Frontend } from './frontend/frontend.js'
 import { Http1Frontend } from './frontend/http1.js'
+import { HttpsRedirect } from './frontend/redirect.js'
+import { TlsFrontend } from './frontend/tls.js'
 import { ActiveHealthChecker } from './health/active.js'
 import { createLogger, type Logger } from './log.js'
 import { TrustedProxies } from './net/address.js'
@@ -52,6 +54,7 @@ class BalancerImpl implements Balancer {
   readonly #health: ActiveHealthChecker<UpstreamNode>
   readonly #frontend: Frontend
   #admin: AdminServer | null = null
+  #redirect: HttpsRedirect | null = null
   readonly #startedAt = new Date()
   #listening: ListenInfo | null = null
   #closePromise: Promise<void> | null = null
@@ -71,7 +74,8 @@ class BalancerImpl implements Balancer {
     this.#pool.apply(config, sticky)
     this.#proxy = new ReverseProxy(this.#makeRuntime(config, sticky), this.log, combineEvents(this.#metrics, this.#timeline))
     this.#health = new ActiveHealthChecker<UpstreamNode>(config.healthCheck, (node, result) => this.#pool.reportCheck(node, result))
-    this.#frontend = new Http1Frontend(this.#proxy, config.timeouts, config.limits)
+    const tls = config.listen.tls
+    this.#frontend = tls === null ? new Http1Frontend(this.#proxy, config.timeouts, config.limits) : new TlsFrontend(this.#proxy, config.timeouts, config.limits, tls, options.ticketSecret === undefined ? { log: this.log } : { log: this.log, ticketSecret: options.ticketSecret })
     if (config.sticky.enabled && config.sticky.secretGenerated) {
       this.log.warn('sticky.secret is not set: using a random one, so sticky cookies will not survive a restart')
     }
@@ -108,6 +112,17 @@ class BalancerImpl implements Balancer {
     if (this.#listening !== null) return this.#listening
     const address = this.config.listen
     const port = await this.#frontend.listen(address)
+    const redirectAt = address.tls?.redirectHttp ?? null
+    let redirectPort: number | undefined
+    if (redirectAt !== null) {
+      this.#redirect = new HttpsRedirect(() => port)
+      try {
+        redirectPort = await this.#redirect.listen(redirectAt)
+      } catch (err) {
+        await this.#frontend.stop()
+        throw err
+      }
+    }
     let adminPort: number | undefined
     if (this.config.admin !== null) {
       this.#admin = new AdminServer({
@@ -131,8 +146,8 @@ class BalancerImpl implements Balancer {
       }
     }
     this.#health.sync(this.#pool.nodes, this.config.healthCheck)
-    this.#listening = adminPort === undefined ? { port } : { port, adminPort }
-    this.log.info({ listen: describeListen({ host: address.host, port }), admin: adminPort, engine: this.#engine.name, algorithm: this.config.algorithm, nodes: this.#pool.nodes.length }, 'balancer listening')
+    this.#listening = { port, ...(adminPort === undefined ? {} : { adminPort }), ...(redirectPort === undefined ? {} : { redirectPort }) }
+    this.log.info({ listen: describeListen({ host: address.host, port }), tls: address.tls !== null, admin: adminPort, engine: this.#engine.name, algorithm: this.config.algorithm, nodes: this.#pool.nodes.length }, 'balancer listening')
     return this.#listening
   }
 
@@ -151,13 +166,18 @@ class BalancerImpl implements Balancer {
     const previous = this.config
     const secret = previous.sticky.secretGenerated ? previous.sticky.secrets[0] : undefined
     const config = resolveConfig(input, options.configFile === undefined ? { generatedSecret: secret } : { file: options.configFile, generatedSecret: secret })
-    if (!sameJson(config.listen, previous.listen) && this.#listening !== null) {
-      this.log.warn({ from: describeListen(previous.listen), to: describeListen(config.listen) }, 'listen address changes need a restart; keeping the current one')
+    const where = (l: ResolvedConfig['listen']): unknown => ({ host: l.host, port: l.port, tls: l.tls !== null, redirect: l.tls?.redirectHttp ?? null })
+    if (!sameJson(where(config.listen), where(previous.listen)) && this.#listening !== null) {
+      this.log.warn({ from: describeListen(previous.listen), to: describeListen(config.listen) }, 'listen address, TLS on/off and redirect changes need a restart; keeping the current ones')
     }
+    // Certificates are read again on every reload (renewed files keep their paths); a bad one
+    // keeps the previous set, and the rest of the configuration still applies.
+    let tls = previous.listen.tls
+    if (tls !== null && config.listen.tls !== null && this.#frontend.reloadTls?.(config.listen.tls) === true) tls = config.listen.tls
     if (!sameJson(config.admin?.listen, previous.admin?.listen) && this.#listening !== null) {
       this.log.warn('admin.listen changes need a restart; keeping the current admin address (token and allowed hosts do apply)')
     }
-    const listen = this.#listening === null ? config.listen : previous.listen
+    const listen = this.#listening === null && tls === config.listen.tls ? config.listen : { ...previous.listen, tls }
     const admin = config.admin !== null && previous.admin !== null && this.#listening !== null ? { ...config.admin, listen: previous.admin.listen } : config.admin
     this.config = { ...config, listen, admin }
 
@@ -213,6 +233,7 @@ class BalancerImpl implements Balancer {
     await untilOr(stopped, deadline - performance.now())
     this.#frontend.closeAll()
     await stopped
+    if (this.#redirect !== null) await this.#redirect.close()
     await this.#engine.close()
     this.#pool.close()
     if (this.#admin !== null) await this.#admin.close()

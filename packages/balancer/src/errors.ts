@@ -67,6 +67,11 @@ export const errorCodes = {
     message: 'the new configuration was rejected; the previous one stays in force',
     fix: 'Correct the problems listed with it, then send SIGHUP again.'
   },
+  TETHER_ERR_TLS_CERT: {
+    status: undefined,
+    message: 'a TLS certificate or key cannot be read or is invalid',
+    fix: 'Check the file named (path, permissions, PEM format) and that the key belongs to the certificate; on a reload the previous certificates stay in force until this is fixed.'
+  },
   TETHER_ERR_NO_UPSTREAM: {
     status: 503,
     message: 'no upstream node is available',
@@ -131,6 +136,11 @@ export const errorCodes = {
     status: undefined,
     message: 'the client went away before the response was complete',
     fix: 'Nothing: it is logged at debug level and not held against the node.'
+  },
+  TETHER_ERR_CLIENT_RAPID_RESET: {
+    status: undefined,
+    message: 'an HTTP/2 client cancelled streams faster than allowed; its connection was closed',
+    fix: 'Nothing for an attacker (the rapid-reset pattern, CVE-2023-44487); for a legitimate client that cancels many requests raise `listen.tls.http2.maxResetsPerSecond`.'
   },
   TETHER_ERR_ADMIN_UNAUTHORIZED: {
     status: 401,

@@ -22,7 +22,7 @@ function issuesOf (input: unknown, file?: string): string[] {
 
 t.test('defaults', async (t) => {
   const c = resolveConfig({ upstreams: ['http://127.0.0.1:3001', { url: 'http://[::1]:3002' }] })
-  t.same(c.listen, { host: undefined, port: 8080 })
+  t.same(c.listen, { host: undefined, port: 8080, tls: null })
   t.equal(c.algorithm, 'weighted-round-robin')
   t.equal(c.engine, 'h1')
   t.same(c.upstreams.map((u) => [u.name, u.host, u.port, u.weight, u.maxFails, u.failTimeout, u.state, u.backup]), [
@@ -56,7 +56,10 @@ t.test('each invalid value is reported with its field', async (t) => {
     ['unknown top-level field', { upstreams: ['http://a:1'], algoritm: 'ip-hash' }, 'algoritm: is not a known field'],
     ['bad algorithm', { upstreams: ['http://a:1'], algorithm: 'random' }, 'algorithm: must be one of weighted-round-robin, least-connections, ip-hash'],
     ['bad engine', { upstreams: ['http://a:1'], engine: 'nginx' }, 'engine: must be one of h1, undici, http-proxy'],
-    ['bad listen', { upstreams: ['http://a:1'], listen: 'localhost' }, 'listen: must be a port or "host:port"'],
+    ['bad listen', { upstreams: ['http://a:1'], listen: 'localhost' }, 'listen: must be a port, "host:port" or an object { port, tls }'],
+    ['TLS without a key', { upstreams: ['http://a:1'], listen: { port: 443, tls: { cert: 'a.pem' } } }, 'listen.tls.key: must be a non-empty string'],
+    ['old TLS', { upstreams: ['http://a:1'], listen: { port: 443, tls: { cert: 'a.pem', key: 'k.pem', minVersion: 'TLSv1.1' } } }, 'listen.tls.minVersion: must be one of TLSv1.2, TLSv1.3'],
+    ['h2 streams out of range', { upstreams: ['http://a:1'], listen: { port: 443, tls: { cert: 'a.pem', key: 'k.pem', http2: { maxConcurrentStreams: 0 } } } }, 'listen.tls.http2.maxConcurrentStreams: must be an integer from 1 to 1000'],
     ['port out of range', { upstreams: ['http://a:1'], listen: 70000 }, 'listen: must be a port'],
     ['bad duration', { upstreams: ['http://a:1'], timeouts: { connect: '5 minutes' } }, 'timeouts.connect: must be a duration'],
     ['short secret', { upstreams: ['http://a:1'], sticky: { secret: 'short' } }, 'sticky.secret: must be a string (or list of strings) of at least 16 characters'],
@@ -210,4 +213,30 @@ t.test('node updates (admin API, setNode) follow the node fields\' own rules', a
   for (const [input, message] of cases) t.throws(() => parseNodeUpdate(input), { code: 'TETHER_ERR_INVALID_NODE_UPDATE', message }, JSON.stringify(input))
   // The same rule, the same words, in a file:
   t.ok(issuesOf({ upstreams: [{ url: 'http://a:1', weight: 0 }] }).includes('upstreams[0].weight: must be an integer from 1 to 10000'))
+})
+
+t.test('a TLS listener: object form, defaults, and a Secure sticky cookie by default', async (t) => {
+  const c = resolveConfig({ upstreams: ['http://a:1'], listen: { port: '127.0.0.1:8443', tls: { cert: 'c.pem', key: 'k.pem', hsts: '1h', redirectHttp: 8080 } } })
+  t.equal(c.listen.host, '127.0.0.1')
+  t.equal(c.listen.port, 8443)
+  t.same(c.listen.tls?.sni, [])
+  t.equal(c.listen.tls?.minVersion, 'TLSv1.2')
+  t.equal(c.listen.tls?.hsts, 3_600_000)
+  t.same(c.listen.tls?.redirectHttp, { host: undefined, port: 8080 })
+  t.same(c.listen.tls?.http2, { enabled: true, maxConcurrentStreams: 100, maxHeaderListSize: 65_536, maxResetsPerSecond: 100 })
+  t.equal(c.sticky.secure, true, 'Secure by default on TLS')
+  t.equal(resolveConfig({ upstreams: ['http://a:1'], listen: { port: 443, tls: { cert: 'c', key: 'k' } }, sticky: { secure: false } }).sticky.secure, false, 'unless turned off')
+  t.equal(resolveConfig({ upstreams: ['http://a:1'] }).sticky.secure, false, 'not Secure on plain HTTP')
+  t.equal(resolveConfig({ upstreams: ['http://a:1'], listen: { port: 443, tls: { cert: 'c', key: 'k' } }, sticky: { sameSite: 'None' } }).sticky.sameSite, 'None', 'SameSite=None is fine on TLS')
+  t.equal(resolveConfig({ upstreams: ['http://a:1'], listen: { port: 443, tls: { cert: 'c', key: 'k', http2: false } } }).listen.tls?.http2.enabled, false)
+})
+
+t.test('TLS flags: --tls-cert/--tls-key under --listen, merged over a file', async (t) => {
+  const flags = parseFlags(['--listen', '8443', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '-u', 'http://h:1'])
+  t.same(flags.overrides.listen, { port: 8443, tls: { cert: 'c.pem', key: 'k.pem' } })
+  t.equal(resolveConfig(flags.overrides).listen.tls?.cert, 'c.pem')
+  const tlsOnly = parseFlags(['--tls-cert', 'new.pem', '-u', 'http://h:1']).overrides
+  t.same(mergeConfig({ listen: { port: 443, tls: { cert: 'old.pem', key: 'k.pem', hsts: '1h' } } }, tlsOnly), { listen: { port: 443, tls: { cert: 'new.pem', key: 'k.pem', hsts: '1h' } }, upstreams: [{ url: 'http://h:1' }] }, 'a flag changes one TLS field of the file')
+  t.same(mergeConfig({ listen: 443 }, tlsOnly), { listen: { port: 443, tls: { cert: 'new.pem' } }, upstreams: [{ url: 'http://h:1' }] }, 'a file\'s bare port is kept')
+  t.same(mergeConfig({ listen: { port: 443, tls: { cert: 'c', key: 'k' } } }, { listen: 8443 }), { listen: { port: 8443, tls: { cert: 'c', key: 'k' } } }, '--listen changes the port and keeps TLS')
 })

@@ -153,13 +153,16 @@ export function parseUpstreamFlag (value: string): Record<string, unknown> {
   return upstream
 }
 
-/** Set `value` at `path` in `target`, creating the sections on the way. */
+/**
+ * Set `value` at `path` in `target`, creating the sections on the way. A listen address given
+ * as a scalar becomes `{ port }` when a flag sets a field beneath it (`--listen 443 --tls-cert …`).
+ */
 function setPath (target: Record<string, unknown>, path: readonly string[], value: unknown): void {
   let at = target
   for (const key of path.slice(0, -1)) {
     const next = at[key]
     if (typeof next === 'object' && next !== null) at = next as Record<string, unknown>
-    else at = (at[key] = {}) as Record<string, unknown>
+    else at = (at[key] = next === undefined ? {} : { port: next }) as Record<string, unknown>
   }
   at[path[path.length - 1] ?? ''] = value
 }
@@ -243,12 +246,24 @@ export function parseFlags (argv: readonly string[], env: Readonly<Record<string
  */
 export function mergeConfig (base: unknown, overrides: Record<string, unknown>): unknown {
   if (typeof base !== 'object' || base === null || Array.isArray(base)) return Object.keys(overrides).length > 0 ? overrides : base
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) }
+  return mergeSections(base as Record<string, unknown>, overrides)
+}
+
+function isSection (x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+/** Sections merge at every depth (`listen.tls.cert` over a file's `listen.tls`); lists and scalars replace. */
+function mergeSections (base: Record<string, unknown>, overrides: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
   for (const [key, value] of Object.entries(overrides)) {
     const prev = out[key]
-    const mergeable = typeof value === 'object' && value !== null && !Array.isArray(value) &&
-      typeof prev === 'object' && prev !== null && !Array.isArray(prev)
-    out[key] = mergeable ? { ...(prev as Record<string, unknown>), ...(value as Record<string, unknown>) } : value
+    if (isSection(value) && isSection(prev)) out[key] = mergeSections(prev, value)
+    // `--listen 443` over a file's `listen: { port, tls }` changes the port and keeps TLS;
+    // `--tls-cert` over a file's `listen: 443` keeps the port.
+    else if (key === 'listen' && isSection(prev) && value !== undefined && !isSection(value)) out[key] = { ...prev, port: value }
+    else if (key === 'listen' && isSection(value) && prev !== undefined && !isSection(prev) && value.port === undefined) out[key] = { port: prev, ...value }
+    else out[key] = value
   }
   return out
 }

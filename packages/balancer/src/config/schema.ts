@@ -8,7 +8,7 @@
  */
 import * as v from 'valibot'
 import { parseCidr } from '../net/address.js'
-import { bool, choice, duration, fields, int, list, listen, section, secrets, text } from './fields.js'
+import { bool, choice, duration, fields, int, list, listen, parseListen, section, secrets, text } from './fields.js'
 
 /** Node names end up in a header, metric labels and URLs: keep them to a safe alphabet. */
 export const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:[\]@-]{0,99}$/
@@ -143,27 +143,16 @@ const stickyFields = fields({
     flag: { name: 'sticky-secret', arg: 'SECRET', env: 'TETHER_STICKY_SECRET', help: 'HMAC key for the sticky cookie' }
   })),
   maxAge: v.optional(v.nullable(duration(1000, { doc: 'cookie lifetime', shown: 'none (a session cookie)' })), null),
-  secure: v.optional(bool({ doc: 'adds `Secure`' }), false),
+  secure: v.optional(bool({ doc: 'adds `Secure`', shown: '`true` on a TLS listener, else `false`' })),
   sameSite: v.optional(choice(['Strict', 'Lax', 'None'], { doc: '`SameSite` attribute; `None` needs `secure`' }), 'Lax'),
   domain: v.optional(text({ doc: '`Domain` attribute', shown: 'none' }, /^[A-Za-z0-9.-]+$/, 'must be a domain name')),
   path: v.optional(text({ doc: '`Path` attribute (the cookie is always `HttpOnly`)' }, /^\/[\x21-\x3a\x3c-\x7e]*$/, 'must start with / and hold no spaces, controls or semicolons'), '/')
 })
 const STICKY_DEFAULTS = v.parse(stickyFields, {})
-type StickyFields = v.InferOutput<typeof stickyFields>
 
 const sticky = v.pipe(
   v.optional(v.union([v.boolean(), stickyFields], 'must be true, false or an object'), true),
   v.transform((s) => typeof s === 'boolean' ? { ...STICKY_DEFAULTS, enabled: s } : s),
-  v.rawCheck<StickyFields>(({ dataset, addIssue }) => {
-    if (!dataset.typed) return
-    const s = dataset.value
-    if (s.sameSite !== 'None' || s.secure) return
-    addIssue({
-      message: 'can be "None" only with sticky.secure: true (browsers reject it otherwise)',
-      input: s.sameSite,
-      path: [{ type: 'object', origin: 'value', input: s, key: 'sameSite', value: s.sameSite }]
-    })
-  }),
   v.transform((s) => ({
     enabled: s.enabled,
     cookie: s.cookie,
@@ -172,6 +161,7 @@ const sticky = v.pipe(
     /** True when no secret was configured and one was made up for this process. */
     secretGenerated: s.secret === undefined,
     maxAgeSeconds: s.maxAge === null ? null : Math.floor(s.maxAge / 1000),
+    /** Undefined until the whole configuration is known: then `true` on a TLS listener. */
     secure: s.secure,
     sameSite: s.sameSite,
     domain: s.domain ?? null,
@@ -272,11 +262,82 @@ const log = v.pipe(
   section({ doc: 'logs: JSON lines on stdout' })
 )
 
+// ---- the listener, TLS, HTTP/2 ----------------------------------------------------------
+
+/**
+ * The TLS versions a listener may accept at the least; the first is the default.
+ *
+ * @example
+ * ```ts
+ * TLS_VERSIONS[0] // 'TLSv1.2'
+ * ```
+ */
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const
+
+const sniCertificate = fields({
+  cert: text({ doc: 'PEM certificate chain; it serves the DNS names of its subjectAltName' }),
+  key: text({ doc: 'its PEM private key' })
+})
+
+const http2Fields = fields({
+  enabled: v.optional(bool({ doc: 'offer `h2` by ALPN (HTTP/1.1 is always offered)', flag: { name: 'no-http2', sets: false, help: 'offer HTTP/1.1 only on the TLS listener' } }), true),
+  maxConcurrentStreams: v.optional(int(1, 1000, { doc: 'streams a client may have open at once on one connection' }), 100),
+  maxHeaderListSize: v.optional(int(1024, 1_048_576, { doc: 'bytes of request headers (decompressed) a stream may carry' }), 65_536),
+  maxResetsPerSecond: v.optional(int(1, 100_000, { doc: 'streams a client may cancel per second (averaged over 10 s) before its connection is closed: the HTTP/2 rapid-reset defence (CVE-2023-44487)' }), 100)
+})
+const HTTP2_DEFAULTS = v.parse(http2Fields, {})
+
+const http2 = v.pipe(
+  v.optional(v.union([v.boolean(), http2Fields], 'must be true, false or an object'), true),
+  v.transform((h) => typeof h === 'boolean' ? { ...HTTP2_DEFAULTS, enabled: h } : h),
+  section({ doc: 'HTTP/2 to clients on the TLS listener (streams are forwarded to the nodes over HTTP/1.1); `false`, or an object:', shown: 'on' })
+)
+
+const tlsFields = fields({
+  cert: text({ doc: 'PEM certificate chain (such as Let\'s Encrypt\'s `fullchain.pem`): the default certificate', shown: 'required', flag: { name: 'tls-cert', arg: 'FILE', help: 'serve HTTPS (and HTTP/2) with this PEM certificate chain' } }),
+  key: text({ doc: 'the PEM private key of `cert`', shown: 'required', flag: { name: 'tls-key', arg: 'FILE', help: 'the PEM private key of --tls-cert' } }),
+  sni: v.optional(v.pipe(
+    v.array(sniCertificate, 'must be a list of { cert, key }'),
+    section({ doc: 'further certificates, each chosen when a client asks (SNI) for one of its names; other names get `cert`. A list of:', shown: 'none' })
+  ), []),
+  minVersion: v.optional(choice(TLS_VERSIONS, { doc: 'the oldest TLS version accepted' }), TLS_VERSIONS[0]),
+  hsts: v.optional(v.nullable(duration(0, { doc: '`Strict-Transport-Security: max-age` sent with every response', shown: 'none' })), null),
+  redirectHttp: v.optional(listen(undefined, { doc: 'a plain-HTTP listener that answers every request with a 308 to `https://` (port, or `host:port`)', shown: 'none', flag: { name: 'tls-redirect', arg: '[HOST:]PORT', help: 'also listen for plain HTTP here and redirect it to https://' } })),
+  ticketRotation: v.optional(duration(60_000, { doc: 'how often the session-ticket key changes (resumption across the change falls back to a full handshake)' }), 43_200_000),
+  http2
+})
+
+const listenFields = fields({
+  port: v.optional(listen(undefined, { doc: 'port, or `host:port`', shown: '`8080` (all interfaces)' }), 8080),
+  tls: v.optional(v.pipe(tlsFields, section({ doc: 'terminate TLS here (HTTPS, and HTTP/2 by ALPN):', shown: 'none (plain HTTP)' })))
+})
+
+const LISTEN_PROBLEM = 'must be a port, "host:port" or an object { port, tls }'
+
+/**
+ * The main listener: a port, `"host:port"`, or `{ port, tls }`. The output is a
+ * `ResolvedListen` with `tls` (null: plain HTTP).
+ */
+const mainListen = v.pipe(
+  v.union([v.number(), v.string(), listenFields], LISTEN_PROBLEM),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const value = dataset.value
+    if (typeof value === 'object') {
+      const tls = value.tls === undefined ? null : { ...value.tls, redirectHttp: value.tls.redirectHttp ?? null }
+      return { host: value.port.host, port: value.port.port, tls }
+    }
+    const parsed = parseListen(value, undefined)
+    if (parsed === undefined) { addIssue({ message: LISTEN_PROBLEM }); return NEVER }
+    return { host: parsed.host, port: parsed.port, tls: null }
+  }),
+  v.metadata({ kind: 'listen', doc: 'port, or `host:port`; or an object:', shown: '`8080` (all interfaces)', flag: { name: 'listen', short: 'l', arg: '[HOST:]PORT', help: 'where to listen' } })
+)
+
 // ---- the whole configuration ------------------------------------------------------------
 
 /** The configuration schema: input is `BalancerConfig`, output is `ResolvedConfig`. */
-export const configSchema = fields({
-  listen: v.optional(listen(undefined, { doc: 'port, or `host:port`', shown: '`8080` (all interfaces)', flag: { name: 'listen', short: 'l', arg: '[HOST:]PORT', help: 'where to listen' } }), 8080),
+export const configSchema = v.pipe(fields({
+  listen: v.optional(mainListen, 8080),
   upstreams,
   algorithm: v.optional(choice(ALGORITHMS, { doc: 'how new clients are spread (see Algorithms)', flag: { name: 'algorithm', short: 'a', arg: 'NAME', help: 'load-balancing algorithm' } }), ALGORITHMS[0]),
   hashBalanceFactor: v.optional(v.pipe(
@@ -299,7 +360,25 @@ export const configSchema = fields({
   }), []),
   admin,
   log: v.optional(log, {})
-})
+}),
+// Fields that depend on another section: the sticky cookie is `Secure` by default on a TLS
+// listener, and `SameSite=None` is only valid with `Secure`.
+v.rawTransform(({ dataset, addIssue, NEVER }) => {
+  const c = dataset.value
+  const secure = c.sticky.secure ?? c.listen.tls !== null
+  if (c.sticky.sameSite === 'None' && !secure) {
+    addIssue({
+      message: 'can be "None" only with sticky.secure: true or a TLS listener (browsers reject it otherwise)',
+      input: c.sticky.sameSite,
+      path: [
+        { type: 'object', origin: 'value', input: c, key: 'sticky', value: c.sticky },
+        { type: 'object', origin: 'value', input: c.sticky, key: 'sameSite', value: c.sticky.sameSite }
+      ]
+    })
+    return NEVER
+  }
+  return { ...c, sticky: { ...c.sticky, secure } }
+}))
 
 /** What the admin API (and `balancer.setNode`) may change on a node, with the node's own rules. */
 export const nodeUpdateSchema = v.pipe(

@@ -207,3 +207,24 @@ export type ResolvedLimits = ResolvedConfig['limits']
 /** The admin API's settings, resolved. */
 export type ResolvedAdmin = NonNullable<ResolvedConfig['admin']>
 export type { ResolvedListen } from './fields.js'
+
+/**
+ * TLS on the main listener, resolved (`listen.tls`); `null` on a plain-HTTP listener.
+ *
+ * @example
+ * ```ts
+ * const tls: ResolvedTls | null = resolveConfig({ listen: { port: 443, tls: { cert: 'fullchain.pem', key: 'privkey.pem' } }, upstreams: ['http://127.0.0.1:3001'] }).listen.tls
+ * tls?.minVersion // 'TLSv1.2'
+ * ```
+ */
+export type ResolvedTls = NonNullable<ResolvedConfig['listen']['tls']>
+
+/**
+ * The main listener's TLS settings, as a user writes them.
+ *
+ * @example
+ * ```ts
+ * const tls: TlsConfig = { cert: '/etc/letsencrypt/live/shop.example/fullchain.pem', key: '/etc/letsencrypt/live/shop.example/privkey.pem', hsts: '180d' }
+ * ```
+ */
+export type TlsConfig = NonNullable<Extract<NonNullable<BalancerConfig['listen']>, { tls?: unknown }>['tls']>

@@ -3,7 +3,7 @@
  * protocol-level errors of clients. It hands each request to the proxy (`ReverseProxy`). Plain
  * HTTP/1.1 is `http1.ts`; a TLS or HTTP/2 listener is another implementation of this interface.
  */
-import type { ResolvedLimits, ResolvedListen, ResolvedTimeouts } from '../config/types.js'
+import type { ResolvedLimits, ResolvedListen, ResolvedTimeouts, ResolvedTls } from '../config/types.js'
 
 /**
  * The balancer's handle on a frontend.
@@ -24,9 +24,14 @@ export interface Frontend {
    */
   configure (timeouts: ResolvedTimeouts, limits: ResolvedLimits): void
   /**
-   * Stop accepting; resolves once every connection has closed. Idle keep-alive connections stay
-   * open until their keep-alive timeout: a request that arrives on one is served (with
-   * `Connection: close`), never reset.
+   * TLS listeners: read the certificates again and use them for new handshakes. Returns false
+   * (and logs `TETHER_ERR_TLS_CERT`) when they are unusable: the previous ones stay.
+   */
+  reloadTls? (tls: ResolvedTls): boolean
+  /**
+   * Stop accepting; resolves once every connection has closed. On the HTTP/1.1 listener, idle
+   * keep-alive connections stay open until their keep-alive timeout: a request that arrives on
+   * one is served (with `Connection: close`), never reset.
    */
   stop (): Promise<void>
   /** Close the connections still open (requests in flight at the shutdown deadline). */

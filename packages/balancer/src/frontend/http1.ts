@@ -12,8 +12,15 @@ import { ProxyResponse } from '../proxy/http.js'
 import type { ReverseProxy } from '../proxy/reverse-proxy.js'
 import { describeListen, type Frontend } from './frontend.js'
 
-/** What Node's HTTP parser reports about a bad client, as the code the client is answered with. */
-function clientErrorCode (err: NodeJS.ErrnoException): ErrorCode {
+/**
+ * What Node's HTTP parser reports about a bad client, as the code the client is answered with.
+ *
+ * @example
+ * ```ts
+ * clientErrorCode(Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW' })) // 'TETHER_ERR_CLIENT_HEADERS_TOO_LARGE'
+ * ```
+ */
+export function clientErrorCode (err: NodeJS.ErrnoException): ErrorCode {
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'TETHER_ERR_CLIENT_HEADER_TIMEOUT'
   if (err.code === 'HPE_HEADER_OVERFLOW') return 'TETHER_ERR_CLIENT_HEADERS_TOO_LARGE'
   return 'TETHER_ERR_CLIENT_BAD_REQUEST'
@@ -23,12 +30,12 @@ function clientErrorCode (err: NodeJS.ErrnoException): ErrorCode {
  * Node keeps this many request header lines and drops the rest silently. One more than the
  * limit, so that a request over it is seen to be over it (and answered 431 by the proxy).
  */
-function maxHeadersCount (limits: ResolvedLimits): number {
+export function maxHeadersCount (limits: ResolvedLimits): number {
   return limits.headerLines + 1
 }
 
 /** The global cap on client connections: Node closes the ones beyond it as they arrive. */
-function maxConnections (limits: ResolvedLimits): number {
+export function maxConnections (limits: ResolvedLimits): number {
   return limits.connections === 0 ? Infinity : limits.connections
 }
 
@@ -55,7 +62,6 @@ export class Http1Frontend implements Frontend {
       noDelay: true
     }, (req, res) => proxy.request(req, res as ProxyResponse))
     this.#server.maxHeadersCount = maxHeadersCount(limits)
-    this.#server.maxConnections = maxConnections(limits)
     this.#server.maxConnections = maxConnections(limits)
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head))
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

@@ -183,7 +183,8 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     // req.socket cannot tell: an engine may destroy the request stream it has read. The
     // response's socket is the client connection as long as the response is not done.
     const client = res.socket
-    if (this.settled || error.kind === 'aborted' || client === null || client.destroyed) {
+    // (An h2 stream's response has no socket, undefined rather than null, once the stream closed.)
+    if (this.settled || error.kind === 'aborted' || client == null || client.destroyed) {
       // The client went away: not the node's fault, and nobody is left to answer.
       this.leave('cancelled')
       if (this.settled) return

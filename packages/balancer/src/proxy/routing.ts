@@ -113,7 +113,8 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
     const f = this.#forwarded
     const xff = this.forwardedFor
     f.push('x-forwarded-for', xff === undefined ? this.peer : `${xff}, ${this.peer}`)
-    f.push('x-forwarded-proto', this.forwardedProto ?? 'http')
+    // `encrypted` is set on TLS sockets (for h2 streams, on the session's socket).
+    f.push('x-forwarded-proto', this.forwardedProto ?? ((this.body.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'))
     const fwdHost = this.forwardedHost ?? this.host
     if (fwdHost !== undefined) f.push('x-forwarded-host', fwdHost)
     if (rt.hashesClients) {
