@@ -76,15 +76,46 @@ export function sessionProxy (target: ProxyTarget): Session {
 const kTarget = Symbol('tether.session.target')
 type WithTarget = { [kTarget]: ProxyTarget }
 
+/** A Node-style completion callback, as express-session's methods take. */
+type Done = (err?: unknown) => void
+
+/**
+ * The two styles of every asynchronous method: with a callback (express-session's, which
+ * Passport and other middleware call), `done` is called exactly once, with the error if any,
+ * and nothing is returned; without one, the Promise is.
+ */
+function settle (work: Promise<void>, done: Done | undefined): Promise<void> | undefined {
+  if (done === undefined) return work
+  work.then(() => { call(done, undefined) }, (err: unknown) => { call(done, err) })
+  return undefined
+}
+
+function call (done: Done, err: unknown): void {
+  try {
+    if (err === undefined) done()
+    else done(err)
+  } catch (thrown) {
+    // A callback that throws must not be called a second time with its own error, nor turn
+    // into a rejection nobody handles: it surfaces as an uncaught exception, as the same
+    // throw from an express-session callback would.
+    process.nextTick(() => { throw thrown })
+  }
+}
+
 const api: Record<string, unknown> = {
   get (this: WithTarget, key: string) { return this[kTarget].read(key) },
   set (this: WithTarget, key: string, value: unknown) { this[kTarget].write(key, value) },
   increment (this: WithTarget, key: string, by = 1) { return this[kTarget].increment(key, by) },
-  async regenerate (this: WithTarget, options?: { keepData?: boolean }) { await this[kTarget].regenerate(options?.keepData ?? true) },
-  async destroy (this: WithTarget) { await this[kTarget].destroy() },
-  async save (this: WithTarget) { await this[kTarget].save() },
-  async reload (this: WithTarget) { await this[kTarget].reload() },
-  async touch (this: WithTarget) { await this[kTarget].touch() },
+  // regenerate(cb) is express-session's: the new session starts empty (Passport decides itself
+  // what to carry over). Without a callback, or with options, the data is kept by default.
+  regenerate (this: WithTarget, options?: { keepData?: boolean } | Done, done?: Done) {
+    if (typeof options === 'function') return settle(this[kTarget].regenerate(false), options)
+    return settle(this[kTarget].regenerate(options?.keepData ?? true), done)
+  },
+  destroy (this: WithTarget, done?: Done) { return settle(this[kTarget].destroy(), done) },
+  save (this: WithTarget, done?: Done) { return settle(this[kTarget].save(), done) },
+  reload (this: WithTarget, done?: Done) { return settle(this[kTarget].reload(), done) },
+  touch (this: WithTarget, done?: Done) { return settle(this[kTarget].touch(), done) },
   async lock (this: WithTarget) { await this[kTarget].lock() },
   toJSON (this: WithTarget) { return this[kTarget].snapshot() }
 }

@@ -28,6 +28,17 @@ export type CounterKey =
   | (SessionData extends { [key: string]: infer V } ? (number extends V ? string : never) : never)
 
 /**
+ * The callback the session methods take in express-session's style: called exactly once, with
+ * the error (a `TetherError` with its code) if the operation failed.
+ *
+ * @example
+ * ```ts
+ * req.session.save((err) => { if (err) return next(err); res.redirect('/') })
+ * ```
+ */
+export type SessionCallback = (err?: unknown) => void
+
+/**
  * The methods and metadata every session has, next to its data.
  *
  * @example
@@ -56,14 +67,29 @@ export interface SessionApi {
   increment (key: CounterKey, by?: number): number
   /** Give the session a new id and destroy the old one. Keeps the data unless `keepData: false`. */
   regenerate (options?: { keepData?: boolean }): Promise<void>
+  /**
+   * express-session's form: a new id, the old one destroyed, and the new session starts
+   * **empty** (as express-session's does); `done` is called once, with the error if any.
+   */
+  regenerate (done: SessionCallback): void
+  /** The options form with a callback. */
+  regenerate (options: { keepData?: boolean } | undefined, done: SessionCallback): void
   /** Delete the session from the store now. Later writes in this request start a new session. */
   destroy (): Promise<void>
+  /** The same, calling `done` once with the error if any (express-session's form). */
+  destroy (done: SessionCallback): void
   /** Write the pending changes now instead of when the response is sent. */
   save (): Promise<void>
+  /** The same, calling `done` once with the error if any (express-session's form). */
+  save (done: SessionCallback): void
   /** Drop unsaved changes and read the session again from the store. */
   reload (): Promise<void>
+  /** The same, calling `done` once with the error if any (express-session's form). */
+  reload (done: SessionCallback): void
   /** Reset the idle timeout now. */
   touch (): Promise<void>
+  /** The same, calling `done` once with the error if any. */
+  touch (done: SessionCallback): void
   /**
    * Take this session's lock until the response is sent (lock mode for this request), then
    * reload so the request sees every earlier holder's writes.
