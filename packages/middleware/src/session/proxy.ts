@@ -6,6 +6,7 @@
 import { inspect } from 'node:util'
 import { tetherError } from '../errors.js'
 import type { Session } from './types.js'
+import type { SessionCookie } from './cookie.js'
 
 /**
  * What the proxy needs of the state behind it.
@@ -37,6 +38,8 @@ export interface ProxyTarget {
   reload (): Promise<void>
   touch (): Promise<void>
   lock (): Promise<void>
+  /** `req.session.cookie`. */
+  cookie (): SessionCookie
 }
 
 // Method names and metadata a data key may not shadow. `then` is here so that awaiting or
@@ -131,6 +134,7 @@ const handler: ProxyHandler<ProxyTarget> = {
     if (RESERVED.has(prop)) {
       if (prop === 'id') return target.sessionId()
       if (prop === 'isNew') return target.isNew
+      if (prop === 'cookie') return target.cookie()
       return api[prop]
     }
     const value = target.read(prop)
@@ -149,7 +153,7 @@ const handler: ProxyHandler<ProxyTarget> = {
   },
   has (target, prop) {
     if (typeof prop === 'symbol') return prop === kTarget
-    return RESERVED.has(prop) ? prop !== 'then' && prop !== 'cookie' : prop in target.data
+    return RESERVED.has(prop) ? prop !== 'then' : prop in target.data
   },
   ownKeys (target) {
     return Object.keys(target.data)

@@ -3,6 +3,8 @@
  * merging), the methods every session has, and the keys `increment()` accepts.
  */
 
+import type { SessionCookie } from './cookie.js'
+
 /**
  * Your session's shape. Extend it by declaration merging and `req.session` is typed for
  * both the Fastify plugin and the Express middleware.
@@ -56,6 +58,12 @@ export interface SessionApi {
   readonly id: string
   /** True until the session has been written to the store. */
   readonly isNew: boolean
+  /**
+   * This session's cookie: set `maxAge` (ms) or `expires` for this session only ("remember
+   * me"); `originalMaxAge` reads the lifetime back. Saved with the session; it is also the
+   * session's idle TTL in the store, within the absolute timeout.
+   */
+  readonly cookie: SessionCookie
   /** Read a key (same as property access; handy for keys that clash with method names). */
   get<K extends keyof SessionData & string> (key: K): SessionData[K] | undefined
   /** Write a key (same as property assignment). */
