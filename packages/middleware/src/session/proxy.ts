@@ -105,15 +105,25 @@ function call (done: Done, err: unknown): void {
   }
 }
 
+async function regenerateKeeping (target: ProxyTarget, keys: readonly string[]): Promise<void> {
+  const kept: Array<[string, unknown]> = []
+  for (const key of keys) if (typeof key === 'string' && key in target.data) kept.push([key, target.read(key)])
+  await target.regenerate(false)
+  for (const [key, value] of kept) target.write(key, value)
+}
+
 const api: Record<string, unknown> = {
   get (this: WithTarget, key: string) { return this[kTarget].read(key) },
   set (this: WithTarget, key: string, value: unknown) { this[kTarget].write(key, value) },
   increment (this: WithTarget, key: string, by = 1) { return this[kTarget].increment(key, by) },
   // regenerate(cb) is express-session's: the new session starts empty (Passport decides itself
   // what to carry over). Without a callback, or with options, the data is kept by default.
-  regenerate (this: WithTarget, options?: { keepData?: boolean } | Done, done?: Done) {
+  // regenerate(['key', …]) is @fastify/session's (what @fastify/passport calls): an empty
+  // session but for the keys listed.
+  regenerate (this: WithTarget, options?: { keepData?: boolean } | readonly string[] | Done, done?: Done) {
     if (typeof options === 'function') return settle(this[kTarget].regenerate(false), options)
-    return settle(this[kTarget].regenerate(options?.keepData ?? true), done)
+    if (Array.isArray(options)) return settle(regenerateKeeping(this[kTarget], options), done)
+    return settle(this[kTarget].regenerate((options as { keepData?: boolean } | undefined)?.keepData ?? true), done)
   },
   destroy (this: WithTarget, done?: Done) { return settle(this[kTarget].destroy(), done) },
   save (this: WithTarget, done?: Done) { return settle(this[kTarget].save(), done) },

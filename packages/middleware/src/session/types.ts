@@ -82,6 +82,8 @@ export interface SessionApi {
   regenerate (done: SessionCallback): void
   /** The options form with a callback. */
   regenerate (options: { keepData?: boolean } | undefined, done: SessionCallback): void
+  /** @fastify/session's form: a new id and an empty session but for the keys listed. */
+  regenerate (keep: readonly string[]): Promise<void>
   /** Delete the session from the store now. Later writes in this request start a new session. */
   destroy (): Promise<void>
   /** The same, calling `done` once with the error if any (express-session's form). */
