@@ -154,7 +154,7 @@ for (const [adapter, start] of adapters) {
       await t.test('an invalid lifetime is refused with a typed error', async (t) => {
         const r = await new CookieClient(url).post('/cookie?maxAge=-5')
         t.equal(r.status, 500)
-        t.equal(r.json().code, 'TETHER_ERR_INVALID_OPTION')
+        t.equal(r.json().code, 'TETHER_ERR_INVALID_COOKIE_LIFETIME')
       })
 
       await t.test('the lifetime rolls once a tenth of it has passed, on a read', async (t) => {

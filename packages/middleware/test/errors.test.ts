@@ -16,7 +16,8 @@ const expected = {
   TETHER_ERR_LOCK_TIMEOUT: 503,
   TETHER_ERR_LOCK_LOST: 409,
   TETHER_ERR_LOCK_UNSUPPORTED: 500,
-  TETHER_ERR_DEPENDENCY_MISSING: 500
+  TETHER_ERR_DEPENDENCY_MISSING: 500,
+  TETHER_ERR_INVALID_COOKIE_LIFETIME: 500
 }
 
 t.test('the registry lists exactly the documented codes and statuses', async (t) => {

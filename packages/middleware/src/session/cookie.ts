@@ -65,7 +65,7 @@ export class SessionCookie {
 
   set maxAge (ms: number | null) {
     if (ms !== null && (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 1000)) {
-      throw tetherError('TETHER_ERR_INVALID_OPTION', `req.session.cookie.maxAge must be a number of milliseconds (at least 1000) or null; got ${String(ms)}`)
+      throw tetherError('TETHER_ERR_INVALID_COOKIE_LIFETIME', `req.session.cookie.maxAge must be a number of milliseconds (at least 1000) or null; got ${String(ms)}`)
     }
     this.#holder.setLifetime(ms === null ? null : Math.floor(ms))
   }
@@ -86,7 +86,7 @@ export class SessionCookie {
       return
     }
     if (!(date instanceof Date) || Number.isNaN(date.getTime())) {
-      throw tetherError('TETHER_ERR_INVALID_OPTION', `req.session.cookie.expires must be a Date or null; got ${String(date)}`)
+      throw tetherError('TETHER_ERR_INVALID_COOKIE_LIFETIME', `req.session.cookie.expires must be a Date or null; got ${String(date)}`)
     }
     this.maxAge = date.getTime() - Date.now()
   }
