@@ -1,7 +1,7 @@
 // The first thing a new user sees, in a real browser: headless Chromium (Debian's package)
 // on the cluster `npm start` runs. The count survives a node put into maintenance and a node
 // that dies, the page says the session moved, and the status page shows the new state.
-// Screenshots go to test-artifacts/.
+// Screenshots go to test-artifacts/; the last one is the README's docs/img/counter.png.
 import t from 'tap'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -81,6 +81,8 @@ t.test('failover in a real browser: sticky, then maint, then a killed node; the 
   t.ok(afterKill.moved, 'the page says the session moved')
   t.same(afterKill.nodes, [sticky, victim.name, afterKill.node], 'three nodes have served this session')
   await page.screenshot({ path: join(ARTIFACTS, 'browser-3-moved-killed.png') })
+  // The README's picture of the journey: the node that answered, the route, the nodes so far.
+  await page.screenshot({ path: fileURLToPath(new URL('../docs/img/counter.png', import.meta.url)) })
 
   // The status page shows both new states; its buttons call the admin API.
   const status = await context.newPage()
@@ -98,8 +100,10 @@ t.test('failover in a real browser: sticky, then maint, then a killed node; the 
   }
   t.match(health, /^down/, `the status page shows ${victim.name} down`)
   await status.screenshot({ path: join(ARTIFACTS, 'browser-4-status.png'), fullPage: true })
+  // The page asks for a confirmation before it changes a node.
+  status.once('dialog', (dialog) => { void dialog.accept() })
   await status.click(`button[data-node="${sticky}"][data-state="active"]`)
-  // The button's script sends the PATCH and reloads the page; wait (bounded) for the new row.
+  // The button's script sends the PATCH and refreshes the table; wait (bounded) for the new row.
   await status.waitForSelector(`tr[data-node-row="${sticky}"] [data-field="state"]:text-is("active")`)
   t.equal((await cell(sticky, 'state').textContent())?.trim(), 'active', `the Activate button brought ${sticky} back to active`)
 })

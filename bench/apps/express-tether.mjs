@@ -7,7 +7,7 @@ const app = express()
 app.use(expressSession({
   secret: 'bench-secret-0123456789-abcdefghijklmnopqrst',
   store: new RedisStore({ url: process.env.REDIS_URL }),
-  ...(process.env.STICKY === '1' ? { stickyCache: { trustedProxies: ['127.0.0.1'] } } : {})
+  ...(process.env.NEAR === '1' ? { nearCache: true } : {})
 }))
 app.get('/read', (req, res) => { res.json({ user: req.session.user ?? null }) })
 app.get('/write', (req, res) => { req.session.user = 'ada'; req.session.n = (req.session.n ?? 0) + 1; res.json({ n: req.session.n }) })

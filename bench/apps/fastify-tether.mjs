@@ -7,9 +7,8 @@ const app = Fastify({ logger: false })
 await app.register(fastifySession, {
   secret: 'bench-secret-0123456789-abcdefghijklmnopqrst',
   store,
-  // STICKY=1: the deployment behind tether-balancer, whose x-tether-route header is believed
-  // from loopback (wrk plays the balancer's part by sending it).
-  ...(process.env.STICKY === '1' ? { stickyCache: { trustedProxies: ['127.0.0.1'] } } : {})
+  // NEAR=1: the near-cache (Redis CLIENT TRACKING invalidates the copies; any routing).
+  ...(process.env.NEAR === '1' ? { nearCache: true } : {})
 })
 app.get('/read', async (req) => ({ user: req.session.user ?? null }))
 app.get('/write', async (req) => { req.session.user = 'ada'; req.session.n = (req.session.n ?? 0) + 1; return { n: req.session.n } })

@@ -21,7 +21,7 @@ export default async function (ctx) {
         [PLAIN, 'express-plain.mjs', ['read']],
         [PEER, 'express-session-peer.mjs', ['read', 'write']],
         ['Tether expressSession + RedisStore', 'express-tether.mjs', ['read', 'write']],
-        ['Tether + stickyCache (behind tether-balancer)', 'express-tether.mjs', ['read', 'write'], { STICKY: '1' }]
+        ['Tether + nearCache', 'express-tether.mjs', ['read', 'write'], { NEAR: '1' }]
       ]
     })
   } finally {

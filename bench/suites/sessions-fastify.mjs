@@ -20,7 +20,7 @@ export default async function (ctx) {
         [PEER, 'fastify-session-peer.mjs', ['read', 'write']],
         ['Tether fastifySession + RedisStore', 'fastify-tether.mjs', ['read', 'write']],
         ['Tether, RedisStore on ioredis', 'fastify-tether.mjs', ['read', 'write'], { DRIVER: 'ioredis' }],
-        ['Tether + stickyCache (behind tether-balancer)', 'fastify-tether.mjs', ['read', 'write'], { STICKY: '1' }]
+        ['Tether + nearCache', 'fastify-tether.mjs', ['read', 'write'], { NEAR: '1' }]
       ]
     })
   } finally {

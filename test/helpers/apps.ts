@@ -35,7 +35,7 @@ export async function startApp (t: Teardownable, script: string, env: Record<str
     await waitFor(async () => {
       if (child.exitCode !== null) throw new Error(`app exited with ${child.exitCode}: ${output}`)
       try { return (await request(`${url}/health`, { timeoutMs: 1000 })).status === 200 } catch { return false }
-    }, 20_000, `${script} on port ${port}`)
+    }, 60_000, `${script} on port ${port}`)
   } catch (err) {
     await kill()
     throw err

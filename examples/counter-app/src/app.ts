@@ -56,10 +56,10 @@ export async function buildApp (options: CounterAppOptions): Promise<FastifyInst
     secret: options.secret,
     store: options.store,
     cookie: { secure: 'auto', sameSite: 'lax' },
-    // Behind tether-balancer: while it routes a session here by its sticky cookie, this node
-    // reads the session from its own copy (no store round trip); when the session moves here,
-    // the balancer says so and the copy is dropped before the store is read.
-    ...(options.trustProxy.length > 0 ? { stickyCache: { trustedProxies: [...options.trustProxy] } } : {})
+    // The near-cache: reads of a cached session cost no store round trip on any node, and the
+    // store (Redis CLIENT TRACKING) drops a copy whenever anything changes it. Only stores with
+    // an invalidation channel can run it; SQLite (the `npm start` default) reads the store.
+    ...(options.trustProxy.length > 0 && typeof options.store.invalidations === 'function' ? { nearCache: true } : {})
   })
   app.addHook('onClose', async () => { await options.store.close?.() })
 

@@ -6,6 +6,7 @@ import type { Balancer, BalancerOptions, ListenInfo } from './api.js'
 import { AdminServer } from './admin/server.js'
 import { BalancerMetrics } from './admin/metrics.js'
 import type { StatusPageInfo } from './admin/status-page.js'
+import { Timeline } from './admin/timeline.js'
 import { parseNodeUpdate, resolveConfig } from './config/resolve.js'
 import type { BalancerConfig, NodeUpdate, ResolvedConfig } from './config/types.js'
 import { createEngine } from './engines/index.js'
@@ -20,6 +21,7 @@ import type { UpstreamNode } from './pool/node.js'
 import { Pool, type NodeTransition } from './pool/pool.js'
 import type { NodeSnapshot } from './pool/snapshot.js'
 import type { ProxyRuntime } from './proxy/context.js'
+import { combineEvents } from './proxy/events.js'
 import { ReverseProxy } from './proxy/reverse-proxy.js'
 import { StickyCodec } from './sticky.js'
 
@@ -41,6 +43,8 @@ class BalancerImpl implements Balancer {
   readonly log: Logger
   readonly #pool: Pool
   readonly #metrics: BalancerMetrics
+  /** The status page's last 15 minutes, one point per second. */
+  readonly #timeline = new Timeline(900)
   readonly #ownLogger: boolean
   readonly #proxy: ReverseProxy
   #engine: Engine
@@ -60,7 +64,7 @@ class BalancerImpl implements Balancer {
     this.#engine = createEngine(config.engine, engineOptions(config))
     const sticky = config.sticky.enabled ? new StickyCodec(config.sticky) : null
     this.#pool.apply(config, sticky)
-    this.#proxy = new ReverseProxy(this.#makeRuntime(config, sticky), this.log, this.#metrics)
+    this.#proxy = new ReverseProxy(this.#makeRuntime(config, sticky), this.log, combineEvents(this.#metrics, this.#timeline))
     this.#health = new ActiveHealthChecker<UpstreamNode>(config.healthCheck, (node, result) => this.#pool.reportCheck(node, result))
     this.#frontend = new Http1Frontend(this.#proxy, config.timeouts)
     if (config.sticky.enabled && config.sticky.secretGenerated) {
@@ -105,6 +109,7 @@ class BalancerImpl implements Balancer {
         metrics: async () => ({ contentType: this.#metrics.registry.contentType, body: await this.#metrics.registry.metrics() }),
         settings: () => this.config.admin ?? { listen: { host: '127.0.0.1', port: 0 }, token: null, allowedHosts: [] },
         pageInfo: () => this.#pageInfo(),
+        stats: (since) => this.#timeline.report(this.#pool.nodes.map((n) => n.name), since),
         log: this.log
       })
       try {

@@ -11,6 +11,7 @@ import { loadConfigFile } from './config/load.js'
 import { resolveConfig } from './config/resolve.js'
 import { TetherBalancerError, formatIssue } from './errors.js'
 import { USAGE, mergeConfig, parseFlags, type CliOptions } from './cli/flags.js'
+import { runStatus } from './cli/status.js'
 
 const EXIT_RUNTIME = 1
 const EXIT_CONFIG = 2
@@ -52,6 +53,10 @@ function version (): string {
 }
 
 async function main (): Promise<void> {
+  if (process.argv[2] === 'status') {
+    process.stdout.write(await runStatus(process.argv.slice(3), process.env))
+    return
+  }
   let cli: CliOptions
   try {
     cli = parseFlags(process.argv.slice(2), process.env)

@@ -47,6 +47,11 @@ export const errorCodes = {
     message: 'bad command-line arguments; run tether-balancer --help',
     fix: 'Run `tether-balancer --help` and correct the flag named in the message.'
   },
+  TETHER_ERR_ADMIN_UNREACHABLE: {
+    status: undefined,
+    message: 'tether-balancer status could not read the admin API (not listening there, refused the token, or answered an error)',
+    fix: 'Point `--admin` at the balancer\'s admin address (`admin.listen`) and pass its token with `--admin-token` or `TETHER_ADMIN_TOKEN`.'
+  },
   TETHER_ERR_LISTEN: {
     status: undefined,
     message: 'cannot listen on the configured address (in use, or not allowed)',

@@ -144,7 +144,7 @@ t.test('status page: self-contained HTML with every node and working button targ
   t.match(html, /data-node-row="b"[\s\S]*?data-field="state">maint</, 'b shows maint')
   t.match(html, /data-node-row="a"[\s\S]*?data-field="health" class="ok">up/)
   t.match(html, /data-node-row="a"[\s\S]*?data-field="last-check"><span class="ok">OK 200/, 'last check shown')
-  for (const column of ['Status', 'State', 'Health', 'Weight', 'Active', 'Requests', 'Errors', 'Last check']) t.match(html, `<th>${column}</th>`)
+  for (const column of ['Status', 'State', 'Health', 'Weight', 'Active', 'Requests', 'Errors', 'Last check']) t.match(html, `<th scope="col">${column}</th>`)
   t.match(html, /fetch\('api\/nodes\/' \+ encodeURIComponent/, 'buttons call the admin API')
   // What the buttons send works:
   t.equal((await patch(`${adminUrl}/api/nodes/b`, { state: 'active' })).status, 200)

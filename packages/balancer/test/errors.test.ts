@@ -11,6 +11,7 @@ t.test('every code, with its status', async (t) => {
     TETHER_ERR_CONFIG_INVALID: null,
     TETHER_ERR_CONFIG_FILE: null,
     TETHER_ERR_CLI_USAGE: null,
+    TETHER_ERR_ADMIN_UNREACHABLE: null,
     TETHER_ERR_LISTEN: null,
     TETHER_ERR_NOT_LISTENING: null,
     TETHER_ERR_RELOAD: null,

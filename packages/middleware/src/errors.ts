@@ -46,8 +46,23 @@ const registry = {
   },
   TETHER_ERR_STORE_UNAVAILABLE: {
     status: 503,
-    message: 'The session store is down, unreachable or timed out (the command timeout bounds the wait). Nothing was read or written, and the request never continues with an empty session.',
+    message: 'The session store is down, unreachable or timed out, and the operation that failed changed nothing: it never reached the store, the store refused it, or it is one that is safe to repeat (a load, destroy, touch or lock). A write that was sent and then got no answer is `TETHER_ERR_STORE_OUTCOME_UNKNOWN` instead. The request never continues with an empty session.',
     fix: 'Retry later. Requests succeed again as soon as the store is back; no restart needed.'
+  },
+  TETHER_ERR_STORE_OUTCOME_UNKNOWN: {
+    status: 503,
+    message: "A session write was sent to the store but no answer came (a timeout, or the connection dropped): it may have been applied. Stores that apply a write id at most once (Memory, Redis, SQLite) were asked again under the same id, and that retry got no answer either; either way the write is applied at most once. The request's changes are not written again at the end of the request.",
+    fix: 'Reload the session before repeating the request: a repeat is a new write, so one that only sets values is safe to repeat, but an increment may count twice. Check the store if this persists.'
+  },
+  TETHER_ERR_STORE_CONFLICT: {
+    status: 503,
+    message: 'A compare-and-swap store (MemcachedStore) met another writer on every one of its `casRetries` tries; nothing of the change was written.',
+    fix: 'Retry the request. If it recurs, one session takes writes from very many processes at once: raise `casRetries`, or use lock mode for that route.'
+  },
+  TETHER_ERR_WRITE_UNCONFIRMED: {
+    status: 503,
+    message: 'With `waitForReplicas`: the session write is applied on the Redis primary, but fewer replicas than asked confirmed it within the timeout, so a failover now could lose it. The request is not reported as a success.',
+    fix: 'Retry (a retried write is applied again: increments count twice). If it recurs, check the replicas and the replication link, or raise the timeout.'
   },
   TETHER_ERR_STORE_CORRUPT: {
     status: 500,
@@ -87,11 +102,21 @@ const registry = {
   TETHER_ERR_LOCK_UNSUPPORTED: {
     status: 500,
     message: 'Lock mode was asked of a store without `lock()`.',
-    fix: 'Use a store with locks (Memory, Redis, SQLite); `ConnectStore` has none.'
+    fix: 'Use a store with locks (Memory, Redis, SQLite, PostgreSQL, MySQL, memcached); `ConnectStore` has none.'
+  },
+  TETHER_ERR_STORE_CAPABILITY: {
+    status: 500,
+    message: 'An option needs something the store does not support (`owner` and `destroyAllFor()` need a store with the `destroyAll` capability: Memory, PostgreSQL, MySQL); refused at start-up. The message names the option and the store.',
+    fix: 'Use a store that declares the capability in `store.capabilities`, or drop the option.'
+  },
+  TETHER_ERR_NEAR_CACHE_UNSUPPORTED: {
+    status: 500,
+    message: 'The near-cache was enabled with a store that cannot tell each process when another one changes a session (a connect-* store, SqliteStore, a RedisStore on ioredis or Redis Cluster), so copies could be served stale or after a logout. Refused at start-up.',
+    fix: 'Use RedisStore with the node-redis client on a standalone Redis, or MemoryStore, or remove the `nearCache` option.'
   },
   TETHER_ERR_DEPENDENCY_MISSING: {
     status: 500,
-    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`) or `better-sqlite3` (SqliteStore). The message names it.",
+    message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`), `better-sqlite3` (SqliteStore), `pg` (PostgresStore), `mysql2` (MySqlStore) or `memcached` (MemcachedStore). The message names it.",
     fix: 'Install the package the message names: `npm install <package>` (for better-sqlite3 on npm 11, allow its install script with `allowScripts`).'
   },
   TETHER_ERR_INVALID_COOKIE_LIFETIME: {
@@ -161,8 +186,25 @@ export function tetherError (code: ErrorCode, message: string, options?: { cause
 }
 
 /**
+ * Wrap a failure of a write that was sent to the store and got no answer (a timeout, a dropped
+ * connection) as `TETHER_ERR_STORE_OUTCOME_UNKNOWN`, keeping the cause; TetherErrors other
+ * than `TETHER_ERR_STORE_UNAVAILABLE` pass through untouched (they are definite answers).
+ *
+ * @example
+ * ```ts
+ * try { reply = await redis.evalsha(sha, …) } catch (err) { throw outcomeUnknown('RedisStore', err) }
+ * ```
+ */
+export function outcomeUnknown (backend: string, cause: unknown): TetherError {
+  if (cause instanceof TetherError && cause.code !== 'TETHER_ERR_STORE_UNAVAILABLE') return cause
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return new TetherError('TETHER_ERR_STORE_OUTCOME_UNKNOWN', `session store (${backend}): a write was sent but its outcome is unknown (it may have been applied): ${reason}`, { cause })
+}
+
+/**
  * Wrap any failure of a store backend as `TETHER_ERR_STORE_UNAVAILABLE`, keeping the cause, and
- * pass TetherErrors through untouched.
+ * pass TetherErrors through untouched. Only for failures that wrote nothing: a write that was
+ * sent and then timed out is {@link outcomeUnknown}.
  *
  * @example
  * ```ts

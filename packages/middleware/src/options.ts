@@ -4,7 +4,7 @@
  */
 import { tetherError } from './errors.js'
 import type { CookieSettings } from './cookie.js'
-import type { StickyCacheOptions } from './sticky-cache.js'
+import type { NearCacheOptions } from './near-cache.js'
 import type { SessionStore } from './store.js'
 
 /** Minimal logger shape (pino, Fastify's `request.log`, console-like). */
@@ -69,11 +69,23 @@ export interface SessionOptions {
   /** Default concurrency mode for every route. Default `'merge'`. */
   mode?: ConcurrencyMode
   /**
-   * Keep a per-process copy of the sessions the Tether balancer routes here by its sticky
-   * cookie: a read then costs no store round trip and a write one. Only requests from
-   * `trustedProxies` are believed. Run one process per balancer upstream entry.
+   * Keep a per-process copy of sessions, invalidated by the store whenever anything changes
+   * them: a read of a cached session costs no store round trip, under any routing. Each
+   * client gets read-your-writes and monotonic reads; between clients a change is visible
+   * everywhere within `maxLag` (docs/middleware.md, "Near-cache"). Needs a store with an
+   * invalidation channel (RedisStore on node-redis, MemoryStore); any other store is
+   * `TETHER_ERR_NEAR_CACHE_UNSUPPORTED` at start-up. `true` takes the defaults.
    */
-  stickyCache?: StickyCacheOptions
+  nearCache?: NearCacheOptions | boolean
+  /** @deprecated The former name of `nearCache` (its `trustedProxies` is ignored). */
+  stickyCache?: NearCacheOptions
+  /**
+   * The session key whose value identifies the user (for example `'userId'`): the store keeps
+   * an index of each user's sessions as they are written, so that `destroyAllFor(user)` logs
+   * that user out everywhere. Needs a store with the `destroyAll` capability (Memory,
+   * PostgreSQL, MySQL), else `TETHER_ERR_STORE_CAPABILITY` at start-up.
+   */
+  owner?: string
   /** Lock mode settings. */
   lock?: {
     /** Lease TTL (ms). Default 10 s. */
@@ -94,6 +106,8 @@ export interface ResolvedOptions {
   readonly mode: ConcurrencyMode
   readonly lockLease: number
   readonly lockWait: number
+  /** The session key naming the owner, or undefined. */
+  readonly owner: string | undefined
 }
 
 const DAY = 86_400_000
@@ -158,6 +172,8 @@ export function resolveOptions (options: SessionOptions): ResolvedOptions {
   const mode = options.mode ?? 'merge'
   if (mode !== 'merge' && mode !== 'lock') fail('mode', `must be 'merge' or 'lock'; got ${JSON.stringify(mode)}`)
 
+  if (options.owner !== undefined && (typeof options.owner !== 'string' || options.owner === '')) fail('owner', `must be a non-empty session key; got ${JSON.stringify(options.owner)}`)
+
   return {
     secrets,
     cookie: { name, path, domain: c.domain, httpOnly: c.httpOnly ?? true, secure, sameSite, partitioned, maxAge },
@@ -167,6 +183,7 @@ export function resolveOptions (options: SessionOptions): ResolvedOptions {
     saveUninitialized: options.saveUninitialized ?? false,
     mode,
     lockLease: duration('lock.lease', options.lock?.lease, 10_000),
-    lockWait: duration('lock.wait', options.lock?.wait, 10_000)
+    lockWait: duration('lock.wait', options.lock?.wait, 10_000),
+    owner: options.owner
   }
 }

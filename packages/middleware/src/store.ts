@@ -70,6 +70,9 @@ export interface LoadOptions {
  *   increments commute.
  * - With `fence`, the write is refused with `fenced` unless the session's lock is still held
  *   under that token.
+ * - With `writeId`, a store that declares {@link SessionStore.exactlyOnce} applies the change at
+ *   most once: a second apply with the same id (a retry after a timeout, or the first attempt
+ *   arriving late) changes nothing and resolves with the first one's result.
  *
  * @example
  * ```ts
@@ -86,6 +89,18 @@ export interface SessionChange {
   /** The caller's clock (epoch ms). */
   readonly now: number
   readonly fence?: number
+  /**
+   * This change's identity (unique per change; a retry of the same change reuses it). Stores
+   * with {@link SessionStore.exactlyOnce} remember recent ids per session, so a repeat of an
+   * applied change is answered, not applied again.
+   */
+  readonly writeId?: string
+  /**
+   * The session's owner, when this change sets the key named by the `owner` option (its value
+   * as a string), or `null` when it deletes it. Absent: the owner stays as it is. Stores with
+   * the `destroyAll` capability keep their owner index with it, in the same atomic write.
+   */
+  readonly owner?: string | null
 }
 
 /**
@@ -142,6 +157,60 @@ export interface SessionLock {
 }
 
 /**
+ * A store's channel of invalidations, which the near-cache needs (see near-cache.ts): the
+ * store calls the listener with a session id whenever anything changes that session (a write,
+ * a destroy, a TTL change, an expiry; made by any process), or with `null` when it cannot say
+ * what changed (a flush, or the channel was lost or came back): then every copy is dropped.
+ *
+ * @example
+ * ```ts
+ * const channel = store.invalidations!((id) => { if (id === null) copies.clear(); else copies.delete(id) }, { maxLag: 1000 })
+ * if (channel.live(Date.now())) serveFromCopy()
+ * ```
+ */
+export interface InvalidationChannel {
+  /**
+   * True while every change acknowledged to any client more than `maxLag` ms ago is known to
+   * have reached the listener. Copies may be served and installed only then.
+   */
+  live (now: number): boolean
+  /** Stop listening and release the channel's connection. */
+  close (): Promise<void>
+}
+
+/**
+ * Options of {@link SessionStore.invalidations}.
+ *
+ * @example
+ * ```ts
+ * const options: InvalidationOptions = { maxLag: 1000 }
+ * ```
+ */
+export interface InvalidationOptions {
+  /** How stale the channel may be before `live()` says false (ms). */
+  readonly maxLag: number
+}
+
+/**
+ * What a store can do beyond the required methods. A session option that needs a capability
+ * the store lacks is refused at start-up with `TETHER_ERR_STORE_CAPABILITY`.
+ *
+ * @example
+ * ```ts
+ * class MyStore implements SessionStore {
+ *   readonly capabilities: StoreCapabilities = { destroyAll: true }
+ * }
+ * ```
+ */
+export interface StoreCapabilities {
+  /**
+   * Log out everywhere: the store indexes sessions by owner as they are written
+   * ({@link SessionChange.owner}) and implements {@link SessionStore.destroyAll}.
+   */
+  readonly destroyAll?: boolean
+}
+
+/**
  * The store contract.
  *
  * @example
@@ -151,9 +220,20 @@ export interface SessionLock {
  * ```
  */
 export interface SessionStore {
+  /**
+   * True when `apply()` applies a given `SessionChange.writeId` at most once per session (it
+   * remembers the ids of its recent writes with their results, in the same atomic step as the
+   * write). Only then does the core retry a write whose outcome is unknown. A store that cannot
+   * promise it (ConnectStore: no atomic read-modify-write) leaves it unset.
+   */
+  readonly exactlyOnce?: boolean
   /** Load a session, refreshing its idle TTL lazily in the same round trip. `undefined` if unknown or expired. */
   load (id: string, options: LoadOptions): Promise<StoredSession | undefined>
-  /** Apply one request's change atomically, in one round trip. */
+  /**
+   * Apply one request's change atomically, in one round trip. A failure whose outcome is unknown
+   * (the change was sent, the answer never came) rejects with `TETHER_ERR_STORE_OUTCOME_UNKNOWN`;
+   * `TETHER_ERR_STORE_UNAVAILABLE` means the change was certainly not applied.
+   */
   apply (id: string, change: SessionChange): Promise<ApplyResult>
   /** Delete a session. Deleting an unknown id is not an error. */
   destroy (id: string): Promise<void>
@@ -165,6 +245,19 @@ export interface SessionStore {
    * past `options.wait`. Stores without it cannot serve lock mode.
    */
   lock? (id: string, options: LockOptions): Promise<SessionLock | undefined>
+  /**
+   * Open an invalidation channel for the near-cache. Stores without one cannot serve the
+   * near-cache: enabling it is `TETHER_ERR_NEAR_CACHE_UNSUPPORTED` at start-up.
+   */
+  invalidations? (listener: (id: string | null) => void, options: InvalidationOptions): InvalidationChannel
+  /** What the store supports beyond the required methods; absent means nothing. */
+  readonly capabilities?: StoreCapabilities
+  /**
+   * Destroy every session whose owner is `owner` (see {@link SessionChange.owner}); resolves
+   * with how many there were. Like `destroy`, a request in flight on one of them cannot write
+   * it back. Present when `capabilities.destroyAll` is true.
+   */
+  destroyAll? (owner: string): Promise<number>
   /** Release connections and timers the store owns. */
   close? (): Promise<void>
 }

@@ -17,7 +17,9 @@ const WHOLE_OBJECT = {
   'two-writers': 'whole-object store: overlapping read-modify-writes of one session, last writer wins (no partial writes in the express-session store API)',
   increments: 'whole-object store: concurrent increments are read-modify-writes and can be lost (no atomic increment in the express-session store API)',
   locks: 'express-session stores have no lock; lock mode is refused at start-up (TETHER_ERR_LOCK_UNSUPPORTED)',
-  fencing: 'express-session stores have no lock, so no fencing token'
+  fencing: 'express-session stores have no lock, so no fencing token',
+  'exactly-once': 'whole-object store: a write id cannot be checked and recorded in one atomic step (no conditional write in the express-session store API), so the core never retries a write here',
+  'exactly-once-racing': 'whole-object store: no atomic check of a write id (see exactly-once)'
 } as const
 
 async function connectRedis (t: Parameters<Parameters<typeof storeConformance>[2]>[0], prefix = `c:${newId().slice(0, 6)}:`) {

@@ -13,12 +13,14 @@ const expected: Record<string, string[]> = {
   './memory': ['MemoryStore'],
   './redis': ['RedisStore'],
   './sqlite': ['SqliteStore'],
+  './postgres': ['PostgresStore'],
+  './mysql': ['MySqlStore'],
   './connect': ['ConnectStore'],
-  './errors': ['TetherError', 'errorCodes', 'storeUnavailable', 'tetherError'],
+  './errors': ['TetherError', 'errorCodes', 'outcomeUnknown', 'storeUnavailable', 'tetherError'],
   './store': []
 }
 // The root's own exports on top of every subpath's.
-const rootOnly = ['SessionManager', 'StickyCache', 'isWellFormedId', 'newId']
+const rootOnly = ['SessionManager', 'NearCache', 'StickyCache', 'isWellFormedId', 'newId']
 
 t.test('every entry point has its JavaScript and its declarations', async (t) => {
   const entries = Object.entries(pkg.exports).filter(([path]) => path !== './package.json')

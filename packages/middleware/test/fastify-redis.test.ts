@@ -72,5 +72,7 @@ t.test('store down at save time: 503 with a code, the lock released', async (t) 
   await jar.get('/login')
   const res = await jar.get('/stop-then-write')
   t.equal(res.statusCode, 503)
-  t.equal(res.json().code, 'TETHER_ERR_STORE_UNAVAILABLE')
+  // The client may not have seen the socket close yet when the write goes out: then the write
+  // was sent and no answer came, and the honest code is "outcome unknown".
+  t.match(res.json().code, /^TETHER_ERR_STORE_(UNAVAILABLE|OUTCOME_UNKNOWN)$/)
 })

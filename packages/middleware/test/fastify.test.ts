@@ -64,9 +64,10 @@ t.test('change tracking: only changed top-level keys are written, nested mutatio
   t.match(applies()[1], { set: [['cart', '{"items":[1,2]}']], del: [], incr: [] }, 'push into a nested array writes cart alone')
   t.equal((applies()[1]!.set as unknown[]).length, 1, 'and nothing else')
   await jar.get('/same')
-  t.equal(applies().length, 2, 'assigning an equal value writes nothing')
+  // The loaded value may be older than the store's: an assignment is a write (issue 11).
+  t.match(applies()[2], { set: [['user', '"ada"']], del: [], incr: [] }, 'assigning an equal value still writes that key, alone')
   await jar.get('/del')
-  t.match(applies()[2], { set: [], del: ['flash'], incr: [] }, 'delete writes the deletion alone')
+  t.match(applies()[3], { set: [], del: ['flash'], incr: [] }, 'delete writes the deletion alone')
   const res = await jar.get('/read')
   t.same(res.json(), { cart: { items: [1, 2] }, user: 'ada' })
 })

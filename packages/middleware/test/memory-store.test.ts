@@ -6,7 +6,7 @@ storeConformance(t, 'MemoryStore', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())
   return store
-})
+}, { invalidations: true })
 
 t.test('MemoryStore is bounded: the least recently used session is evicted', async (t) => {
   const store = new MemoryStore({ maxEntries: 3 })

@@ -10,8 +10,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { childEnv } from '../../../test/helpers/net.js'
 
-const PEERS = ['ioredis', '@redis/client', 'better-sqlite3']
-const ENTRY_POINTS = ['@tether/middleware', '@tether/middleware/fastify', '@tether/middleware/express', '@tether/middleware/memory', '@tether/middleware/redis', '@tether/middleware/sqlite', '@tether/middleware/connect', '@tether/middleware/errors', '@tether/middleware/store']
+const PEERS = ['ioredis', '@redis/client', 'better-sqlite3', 'pg', 'mysql2', 'memcached']
+const ENTRY_POINTS = ['@tether/middleware', '@tether/middleware/fastify', '@tether/middleware/express', '@tether/middleware/memory', '@tether/middleware/redis', '@tether/middleware/sqlite', '@tether/middleware/postgres', '@tether/middleware/mysql', '@tether/middleware/memcached', '@tether/middleware/connect', '@tether/middleware/errors', '@tether/middleware/store']
 const pkg = fileURLToPath(new URL('../', import.meta.url))
 
 // Runs `body` (an ES module) in a fresh node, then prints which of PEERS it loaded. CommonJS
@@ -55,7 +55,7 @@ const imports = (specifiers: string[]): string => specifiers.map((s) => `await i
 
 t.test('importing the root and @tether/middleware/sqlite loads no client library', async (t) => {
   const found = await probe(imports(['@tether/middleware', '@tether/middleware/sqlite']))
-  t.same(found.loaded, [], 'neither ioredis, @redis/client nor better-sqlite3 was loaded')
+  t.same(found.loaded, [], 'no client library (ioredis, @redis/client, better-sqlite3, pg, mysql2, memcached) was loaded')
 })
 
 t.test('no entry point loads a client library on import', async (t) => {
@@ -69,7 +69,10 @@ t.test('the check sees each library a store loads, and only that one', async (t)
   const cases: Array<[name: string, construct: string, expected: string[]]> = [
     ['RedisStore from a URL (node-redis)', 'const { RedisStore } = await import(\'@tether/middleware/redis\'); new RedisStore({ url: \'redis://127.0.0.1:1\' })', ['@redis/client']],
     ['RedisStore from a URL with driver ioredis', 'const { RedisStore } = await import(\'@tether/middleware\'); new RedisStore({ url: \'redis://127.0.0.1:1\', driver: \'ioredis\' })', ['ioredis']],
-    ['SqliteStore', 'const { SqliteStore } = await import(\'@tether/middleware/sqlite\'); new SqliteStore({ path: \':memory:\' })', ['better-sqlite3']]
+    ['SqliteStore', 'const { SqliteStore } = await import(\'@tether/middleware/sqlite\'); new SqliteStore({ path: \':memory:\' })', ['better-sqlite3']],
+    ['PostgresStore', 'const { PostgresStore } = await import(\'@tether/middleware/postgres\'); new PostgresStore({ url: \'postgres://127.0.0.1:1/x\' })', ['pg']],
+    ['MySqlStore', 'const { MySqlStore } = await import(\'@tether/middleware/mysql\'); new MySqlStore({ url: \'mysql://127.0.0.1:1/x\' })', ['mysql2']],
+    ['MemcachedStore', 'const { MemcachedStore } = await import(\'@tether/middleware/memcached\'); new MemcachedStore({ url: \'memcached://127.0.0.1:1\' })', ['memcached']]
   ]
   await Promise.all(cases.map(async ([name, construct, expected]) => {
     const found = await probe(construct)
@@ -101,7 +104,10 @@ t.test('without the peers installed, the package imports and each store names th
   const cases: Array<[string, string, RegExp]> = [
     ['RedisStore (node-redis)', 'new m.RedisStore({ url: \'redis://127.0.0.1:1\' })', /npm install @redis\/client/],
     ['RedisStore (ioredis)', 'new m.RedisStore({ url: \'redis://127.0.0.1:1\', driver: \'ioredis\' })', /npm install ioredis/],
-    ['SqliteStore', 'new m.SqliteStore({ path: \':memory:\' })', /npm install better-sqlite3/]
+    ['SqliteStore', 'new m.SqliteStore({ path: \':memory:\' })', /npm install better-sqlite3/],
+    ['PostgresStore', 'new m.PostgresStore({ url: \'postgres://127.0.0.1:1/x\' })', /npm install pg/],
+    ['MySqlStore', 'new m.MySqlStore({ url: \'mysql://127.0.0.1:1/x\' })', /npm install mysql2/],
+    ['MemcachedStore', 'new m.MemcachedStore({ url: \'memcached://127.0.0.1:1\' })', /npm install memcached/]
   ]
   await Promise.all(cases.map(async ([name, construct, install]) => {
     const found = await probe(attempt(construct), app, env)

@@ -13,7 +13,7 @@ storeConformance(t, 'RedisStore (node-redis, the default)', async (t) => {
   const store = new RedisStore({ url: redis.url, prefix: `conf:${newId().slice(0, 6)}:` })
   t.teardown(() => store.close())
   return store
-})
+}, { invalidations: true })
 
 storeConformance(t, 'RedisStore (ioredis)', async (t) => {
   const store = new RedisStore({ url: redis.url, driver: 'ioredis', prefix: `confio:${newId().slice(0, 6)}:` })

@@ -10,7 +10,7 @@ import { NODE_STATES } from '../config/schema.js'
 import type { ErrorCode } from '../errors.js'
 import type { NodeStats } from '../pool/node.js'
 import type { NodeTransition } from '../pool/pool.js'
-import type { ProxyEvents, Route } from '../proxy/events.js'
+import type { FinishedRequest, MoveCause, ProxyEvents, Route } from '../proxy/events.js'
 
 const PREFIX = 'tether_balancer_'
 
@@ -28,6 +28,9 @@ export class BalancerMetrics implements ProxyEvents {
   readonly #routes: Record<Route, number> = { sticky: 0, new: 0, moved: 0 }
   #retries = 0
   readonly #errors = new Map<ErrorCode, number>()
+  /** Per node: answers by status class (index 0: none, the client went away), and body bytes. */
+  readonly #answers = new Map<string, { classes: number[], bytes: number }>()
+  readonly #moves = new Map<MoveCause, number>()
   readonly #latency: Histogram<'node'>
   readonly #transitions: Counter<'node' | 'change'>
   /** Series read at scrape time through their `collect`; kept so that one object owns them. */
@@ -95,6 +98,40 @@ export class BalancerMetrics implements ProxyEvents {
         for (const [code, n] of errors) this.inc({ code }, n)
       }
     }))
+    const answers = this.#answers
+    this.#collected.push(new Counter({
+      name: `${PREFIX}responses_total`,
+      help: 'Answers sent to clients, by the node of the last attempt and status class (1xx-5xx; none: the client went away first).',
+      labelNames: ['node', 'class'],
+      registers,
+      collect (this: Counter<'node' | 'class'>) {
+        this.reset()
+        for (const [node, a] of answers) {
+          a.classes.forEach((n, i) => { if (n > 0) this.inc({ node, class: i === 0 ? 'none' : `${i}xx` }, n) })
+        }
+      }
+    }))
+    this.#collected.push(new Counter({
+      name: `${PREFIX}response_body_bytes_total`,
+      help: 'Response body bytes sent to clients, by node.',
+      labelNames: ['node'],
+      registers,
+      collect (this: Counter<'node'>) {
+        this.reset()
+        for (const [node, a] of answers) this.inc({ node }, a.bytes)
+      }
+    }))
+    const moves = this.#moves
+    this.#collected.push(new Counter({
+      name: `${PREFIX}session_moves_total`,
+      help: 'Requests with a valid sticky cookie sent to another node, by cause (down, maint, drain, removed, backup, failed).',
+      labelNames: ['cause'],
+      registers,
+      collect (this: Counter<'cause'>) {
+        this.reset()
+        for (const [cause, n] of moves) this.inc({ cause }, n)
+      }
+    }))
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX })
   }
 
@@ -112,6 +149,19 @@ export class BalancerMetrics implements ProxyEvents {
 
   responseHead (node: NodeStats, ms: number): void {
     this.#latency.observe(node.labels, ms / 1000)
+  }
+
+  moved (cause: MoveCause): void {
+    this.#moves.set(cause, (this.#moves.get(cause) ?? 0) + 1)
+  }
+
+  finished (r: FinishedRequest): void {
+    const name = r.node ?? ''
+    let a = this.#answers.get(name)
+    if (a === undefined) { a = { classes: [0, 0, 0, 0, 0, 0], bytes: 0 }; this.#answers.set(name, a) }
+    const cls = r.status >= 100 && r.status < 600 ? Math.floor(r.status / 100) : 0
+    a.classes[cls] = (a.classes[cls] ?? 0) + 1
+    a.bytes += r.bytesOut
   }
 
   /** Count a node change. */

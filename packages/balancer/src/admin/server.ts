@@ -8,6 +8,8 @@
  *   PATCH /api/nodes/:name     {"state": …, "weight": …}, checked by the node fields' own rules
  *   GET   /metrics             Prometheus text format
  *   GET   /api/health          the balancer's own liveness, and how many nodes are up
+ *   GET   /api/stats?since=T   per-node rates, latency percentiles, answers by class and the
+ *                              last 15 minutes as one point per second (after Unix second T)
  *
  * Without a token, requests whose Host is not an IP literal, `localhost` or an allowed host are
  * refused: a web page cannot then reach the API through DNS rebinding. Changes require
@@ -22,6 +24,7 @@ import type { NodeUpdate } from '../config/types.js'
 import { TetherBalancerError, errorCodes, type ErrorCode } from '../errors.js'
 import type { NodeSnapshot } from '../pool/snapshot.js'
 import { STATUS_PAGE_HEADERS, renderStatusPage, type StatusPageInfo } from './status-page.js'
+import type { StatsReport } from './timeline.js'
 
 const MAX_BODY = 16 * 1024
 
@@ -33,6 +36,8 @@ export interface AdminBackend {
   metrics (): Promise<{ contentType: string, body: string }>
   settings (): ResolvedAdmin
   pageInfo (): StatusPageInfo
+  /** The timeline's report: series after Unix second `since` (null: all of it). */
+  stats (since: number | null): StatsReport
   readonly log: Logger
 }
 
@@ -67,8 +72,8 @@ export function hostAllowed (host: string | undefined, allowed: readonly string[
   return isIP(name) !== 0 || name === 'localhost' || allowed.includes(name)
 }
 
-function sendJson (res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value, null, 2) + '\n'
+function sendJson (res: ServerResponse, status: number, value: unknown, compact = false): void {
+  const body = (compact ? JSON.stringify(value) : JSON.stringify(value, null, 2)) + '\n'
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
   res.end(body)
 }
@@ -164,7 +169,8 @@ export class AdminServer {
     const method = req.method ?? 'GET'
     if (path === '/' || path === '/index.html') {
       if (method !== 'GET' && method !== 'HEAD') { sendError(res, 'TETHER_ERR_ADMIN_METHOD', undefined, { allow: 'GET, HEAD' }); return }
-      const html = renderStatusPage(this.#backend.nodes(), this.#backend.pageInfo())
+      const report = this.#backend.stats(Math.floor(Date.now() / 1000))
+      const html = renderStatusPage(this.#backend.nodes(), this.#backend.pageInfo(), report.summary, report.totals)
       res.writeHead(200, { ...STATUS_PAGE_HEADERS, 'content-length': Buffer.byteLength(html) })
       res.end(method === 'HEAD' ? undefined : html)
       return
@@ -179,6 +185,14 @@ export class AdminServer {
     if (path === '/api/health') {
       const nodes = this.#backend.nodes()
       sendJson(res, 200, { status: 'ok', nodes: nodes.length, nodesUp: nodes.filter((n) => n.health === 'up' && n.state !== 'maint').length })
+      return
+    }
+    if (path === '/api/stats') {
+      if (method !== 'GET') { sendError(res, 'TETHER_ERR_ADMIN_METHOD', undefined, { allow: 'GET' }); return }
+      const raw = url.searchParams.get('since')
+      const since = raw === null || raw === '' ? null : Number(raw)
+      if (since !== null && !Number.isSafeInteger(since)) { sendError(res, 'TETHER_ERR_ADMIN_BAD_REQUEST', '`since` must be a Unix time in whole seconds'); return }
+      sendJson(res, 200, this.#backend.stats(since), true)
       return
     }
     if (path === '/api/nodes') {

@@ -19,11 +19,42 @@ import type { NodeStats } from '../pool/node.js'
 export type Route = 'sticky' | 'new' | 'moved'
 
 /**
+ * Why a request with a valid sticky cookie went to another node: its node was `down` (health),
+ * in `maint`, draining (`drain`), `removed` from the configuration, a `backup` node whose
+ * primaries are back, or `failed` the attempt and the request was retried elsewhere.
+ *
+ * @example
+ * ```ts
+ * const cause: MoveCause = 'maint'
+ * ```
+ */
+export type MoveCause = 'down' | 'maint' | 'drain' | 'removed' | 'backup' | 'failed'
+
+/**
+ * A request that is done, as the status page counts it.
+ *
+ * @example
+ * ```ts
+ * const done: FinishedRequest = { node: 'app1', status: 200, bytesOut: 512, ownError: false }
+ * ```
+ */
+export interface FinishedRequest {
+  /** The node of the last attempt, or null when none was tried. */
+  readonly node: string | null
+  /** The status sent to the client (0 when the client went away before any). */
+  readonly status: number
+  /** Response body bytes sent to the client. */
+  readonly bytesOut: number
+  /** The answer was the balancer's own error (502, 503, 504), not the node's. */
+  readonly ownError: boolean
+}
+
+/**
  * The proxy's reports. Called on the request path: implementations must be cheap and must not throw.
  *
  * @example
  * ```ts
- * const events: ProxyEvents = { routed () {}, retried () {}, errorAnswered () {}, responseHead () {} }
+ * const events: ProxyEvents = { routed () {}, retried () {}, errorAnswered () {}, responseHead () {}, moved () {}, finished () {} }
  * ```
  */
 export interface ProxyEvents {
@@ -35,4 +66,27 @@ export interface ProxyEvents {
   errorAnswered (code: ErrorCode): void
   /** A node's response head arrived `ms` after its attempt began. */
   responseHead (node: NodeStats, ms: number): void
+  /** A request with a valid sticky cookie left its node, for `cause`. */
+  moved (cause: MoveCause): void
+  /** An HTTP request is done (answered, failed or abandoned by its client). */
+  finished (request: FinishedRequest): void
+}
+
+/**
+ * One `ProxyEvents` that reports to several (the metrics and the status page's timeline).
+ *
+ * @example
+ * ```ts
+ * const events = combineEvents(metrics, timeline)
+ * ```
+ */
+export function combineEvents (...all: ProxyEvents[]): ProxyEvents {
+  return {
+    routed (route) { for (const e of all) e.routed(route) },
+    retried () { for (const e of all) e.retried() },
+    errorAnswered (code) { for (const e of all) e.errorAnswered(code) },
+    responseHead (node, ms) { for (const e of all) e.responseHead(node, ms) },
+    moved (cause) { for (const e of all) e.moved(cause) },
+    finished (request) { for (const e of all) e.finished(request) }
+  }
 }

@@ -51,6 +51,10 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   upstream: UpstreamExchange | null = null
   settled = false
   status = 0
+  /** Response body bytes handed to the client. */
+  bytesOut = 0
+  /** The answer is the balancer's own error. */
+  ownError = false
   readonly #start: number
 
   constructor (rt: ProxyRuntime, shared: ProxyShared, req: IncomingMessage, res: ProxyResponse) {
@@ -101,6 +105,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   }
 
   onData (chunk: Buffer): boolean {
+    this.bytesOut += chunk.length
     const res = this.res
     if (res.write(chunk)) return true
     res.once('drain', onResponseDrain)
@@ -175,6 +180,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
 
   #fail (code: ErrorCode, node: UpstreamNode | null): void {
     this.shared.events.errorAnswered(code)
+    this.ownError = true
     if (code === 'TETHER_ERR_NO_UPSTREAM') this.shared.log.warn({ code, route: this.route }, 'no upstream node available')
     if (!this.res.headersSent) this.status = errorCodes[code].status ?? 502
     respondError(this.res, code, this.shared.closing)
@@ -188,6 +194,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     this.res.exchange = null
     const shared = this.shared
     shared.events.routed(this.route)
+    shared.events.finished({ node: this.served ?? null, status: this.status, bytesOut: this.bytesOut, ownError: this.ownError })
     if (this.rt.accessLog) {
       shared.log.info({
         access: true,

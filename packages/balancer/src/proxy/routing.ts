@@ -12,6 +12,7 @@
  * Client-sent `x-tether-*` headers never reach the app.
  */
 import type { IncomingMessage } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import type { PickContext } from '../algorithms/algorithm.js'
 import type { BodyKind, ForwardRequest } from '../engines/engine.js'
 import { hashKeyForAddress, normalizeAddress } from '../net/address.js'
@@ -19,7 +20,7 @@ import type { Lease, LeaseOutcome } from '../pool/lease.js'
 import type { UpstreamNode } from '../pool/node.js'
 import { findCookie } from '../sticky.js'
 import type { ProxyRuntime, ProxyShared } from './context.js'
-import type { Route } from './events.js'
+import type { MoveCause, Route } from './events.js'
 import { scanRequestHeaders, type RequestFacts } from './headers.js'
 
 /**
@@ -34,6 +35,13 @@ export function originForm (target: string): string {
   const query = target.indexOf('?', scheme + 3)
   if (slash === -1 || (query !== -1 && query < slash)) return query === -1 ? '/' : `/${target.slice(query)}`
   return target.slice(slash)
+}
+
+/** Why the sticky node of a valid cookie may not keep the request. */
+function moveCause (node: UpstreamNode | undefined): MoveCause {
+  if (node === undefined || node.removed) return 'removed'
+  const status = node.status(performance.now())
+  return status === 'up' ? 'backup' : status
 }
 
 /** State common to an HTTP exchange and an upgrade; one object per request, no other allocation. */
@@ -111,6 +119,7 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
             return node
           }
           this.route = 'moved'
+          this.shared.events.moved(moveCause(node))
         } else {
           this.shared.log.debug({ peer: this.peer }, 'sticky cookie ignored: not one this balancer issued')
         }
@@ -124,7 +133,10 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
   chooseNext (failed: UpstreamNode): UpstreamNode | undefined {
     if (this.tried === null) this.tried = new Set()
     this.tried.add(failed)
-    if (this.route === 'sticky') this.route = 'moved'
+    if (this.route === 'sticky') {
+      this.route = 'moved'
+      this.shared.events.moved('failed')
+    }
     this.sendCookie = this.rt.sticky !== null
     return this.rt.pool.pick(this, this.tried)
   }

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { SessionManager } from '../core/manager.js'
+import type { SessionAdmin } from '../core/manager.js'
 import { TetherError } from '../errors.js'
 import type { SessionLogger, SessionOptions } from '../options.js'
 import type { Session } from '../session/types.js'
@@ -56,6 +57,8 @@ export interface ExpressSessionMiddleware {
   (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
   /** Close the store if the middleware created it (the default MemoryStore); yours stay open. */
   close (): Promise<void>
+  /** Operations on all sessions: `destroyAllFor(user)` (log out everywhere). */
+  readonly sessions: SessionAdmin
 }
 
 type SessionRequest = IncomingMessage & { session: Session | undefined, sessionStore?: SessionStore, secure?: boolean }
@@ -88,7 +91,7 @@ class SaveBeforeOutput implements OutputTask {
     if (setCookie === undefined || res.headersSent) return
     const existing = res.getHeader('set-cookie')
     if (existing === undefined) res.setHeader('set-cookie', setCookie)
-    else res.setHeader('set-cookie', [...(Array.isArray(existing) ? existing : [String(existing)]), setCookie])
+    else res.setHeader('set-cookie', (Array.isArray(existing) ? existing : [String(existing)]).concat(setCookie))
   }
 
   failed (res: ServerResponse, err: unknown): void {
@@ -107,10 +110,6 @@ class SaveBeforeOutput implements OutputTask {
     // still running releases it itself when its write lands.
     if (!busy) void this.#manager.release(this.#state)
   }
-}
-
-function single (value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
 }
 
 const consoleLogger: SessionLogger = {
@@ -162,18 +161,7 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
     // Express's req.secure follows its 'trust proxy' setting; outside Express, the socket says.
     const secure = req.secure ?? (req.socket as { encrypted?: boolean }).encrypted === true
     const headers = req.headers
-    const opening = manager.stickyCache === undefined
-      ? manager.open({ cookie: headers.cookie, secure, lock, log })
-      : manager.open({
-        cookie: headers.cookie,
-        secure,
-        lock,
-        log,
-        // The socket's address, never a forwarded one: it says who sent the balancer's headers.
-        peer: req.socket.remoteAddress,
-        routeHeader: single(headers['x-tether-route']),
-        movedHeader: single(headers['x-tether-moved'])
-      })
+    const opening = manager.open({ cookie: headers.cookie, secure, lock, log })
     opening.then((state) => {
       try {
         req.session = state.proxy
@@ -194,5 +182,6 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
       next()
     }, next)
   }
-  return Object.assign(middleware, { close: () => manager.close() })
+  const sessions: SessionAdmin = { destroyAllFor: async (owner) => await manager.destroyAllFor(owner) }
+  return Object.assign(middleware, { close: () => manager.close(), sessions })
 }

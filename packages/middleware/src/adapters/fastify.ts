@@ -6,6 +6,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SessionManager } from '../core/manager.js'
+import type { SessionAdmin } from '../core/manager.js'
 import type { SessionOptions } from '../options.js'
 import type { Session } from '../session/types.js'
 import type { SessionState } from '../session/state.js'
@@ -17,6 +18,10 @@ export interface RouteSessionConfig {
 }
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Operations on all sessions: `destroyAllFor(user)` (log out everywhere). */
+    sessions: SessionAdmin
+  }
   interface FastifyRequest {
     /** The request's session: your SessionData keys plus save/regenerate/destroy/… */
     session: Session
@@ -37,6 +42,8 @@ async function plugin (fastify: FastifyInstance, options: FastifySessionOptions)
   const manager = new SessionManager(options)
   const lockByDefault = manager.options.mode === 'lock'
 
+  const sessions: SessionAdmin = { destroyAllFor: async (owner) => await manager.destroyAllFor(owner) }
+  fastify.decorate('sessions', sessions)
   fastify.decorateRequest('session', null as unknown as Session)
   fastify.decorateRequest(kState, undefined)
 
@@ -47,10 +54,7 @@ async function plugin (fastify: FastifyInstance, options: FastifySessionOptions)
       cookie: headers.cookie,
       secure: request.protocol === 'https',
       lock,
-      log: request.log,
-      ...(manager.stickyCache !== undefined
-        ? { peer: request.socket.remoteAddress, routeHeader: headers['x-tether-route'] as string | undefined, movedHeader: headers['x-tether-moved'] as string | undefined }
-        : {})
+      log: request.log
     })
     request[kState] = state
     request.session = state.proxy

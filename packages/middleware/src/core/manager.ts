@@ -10,9 +10,10 @@ import { resolveOptions } from '../options.js'
 import type { ResolvedOptions, SessionLogger, SessionOptions } from '../options.js'
 import { SessionState } from '../session/state.js'
 import type { SessionOps } from '../session/state.js'
-import { StickyCache } from '../sticky-cache.js'
-import type { SessionLock, SessionStore, StoredSession } from '../store.js'
+import { NearCache } from '../near-cache.js'
+import type { SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../store.js'
 import { MemoryStore } from '../stores/memory/index.js'
+import { VersionCookie } from './version-cookie.js'
 import { idleTtl, writeChange } from './write.js'
 import type { WriteContext } from './write.js'
 
@@ -25,12 +26,25 @@ export interface OpenRequest {
   /** Take the session lock for this request (lock mode). */
   readonly lock: boolean
   readonly log: SessionLogger
-  /** The peer's address (the socket's, not a forwarded one): who sent the balancer headers. */
-  readonly peer?: string | undefined
-  /** The balancer's `x-tether-route` header. */
-  readonly routeHeader?: string | undefined
-  /** The balancer's `x-tether-moved` header. */
-  readonly movedHeader?: string | undefined
+}
+
+/**
+ * Operations on all sessions rather than the request's own, exposed the same way by both
+ * adapters: `app.sessions` on Fastify, `middleware.sessions` on Express.
+ *
+ * @example
+ * ```ts
+ * await app.sessions.destroyAllFor(user.id) // Fastify, after a password change
+ * await session.sessions.destroyAllFor(user.id) // Express: session = expressSession({ …, owner: 'userId' })
+ * ```
+ */
+export interface SessionAdmin {
+  /**
+   * Log a user out everywhere: every session whose `owner` key (session option) holds `owner`
+   * ends, on every node. Resolves with how many ended. Needs a store with the `destroyAll`
+   * capability (`TETHER_ERR_STORE_CAPABILITY` otherwise).
+   */
+  destroyAllFor (owner: string): Promise<number>
 }
 
 /**
@@ -50,8 +64,10 @@ export class SessionManager implements SessionOps, WriteContext {
   readonly jar: CookieJar
   /** True when this manager created the store (and so closes it). */
   readonly ownsStore: boolean
-  /** The sticky near-cache, when enabled. */
-  readonly stickyCache: StickyCache | undefined
+  /** The near-cache, when enabled. */
+  readonly nearCache: NearCache | undefined
+  /** The near-cache's version cookie (read-your-writes per client), with the near-cache. */
+  readonly versions: VersionCookie | undefined
   /** The store's name, for error messages. */
   readonly backend: string
 
@@ -63,36 +79,37 @@ export class SessionManager implements SessionOps, WriteContext {
     if (this.options.mode === 'lock' && typeof this.store.lock !== 'function') {
       throw tetherError('TETHER_ERR_LOCK_UNSUPPORTED', `session option 'mode' is 'lock' but ${this.store.constructor.name} has no lock()`)
     }
+    if (this.options.owner !== undefined) this.#need('destroyAll', "session option 'owner'")
     this.jar = new CookieJar(this.options.secrets, this.options.cookie)
-    this.stickyCache = options.stickyCache === undefined ? undefined : new StickyCache(options.stickyCache)
+    // `stickyCache` is the option's former name; it still turns the near-cache on.
+    const near = options.nearCache ?? options.stickyCache
+    this.nearCache = near === undefined || near === false ? undefined : new NearCache(this.store, near)
+    this.versions = this.nearCache === undefined ? undefined : new VersionCookie(this.options.cookie)
   }
 
   /**
    * Read the request's cookie and load its session: one store round trip, none without a
-   * cookie, none for a sticky request whose session this process holds a copy of.
+   * cookie, none when the near-cache holds a copy it may serve to this client (whatever the
+   * routing: see near-cache.ts for what keeps a copy current).
    */
   async open (request: OpenRequest): Promise<SessionState> {
     const read = this.jar.read(request.cookie)
     const state = new SessionState(this, request.secure, request.log, read.present)
-    const cache = this.stickyCache
-    if (cache !== undefined) state.route = cache.route(request.peer, request.routeHeader, request.movedHeader)
     if (read.id === undefined) return state
-    const sticky = state.route === 'sticky'
-    // Moved, newly routed or not from the balancer: whatever this process remembers of the
-    // session may be stale, so forget it before anything reads it.
-    if (cache !== undefined && !sticky) cache.delete(read.id)
+    const cache = this.nearCache
+    if (cache !== undefined) state.seenVersion = this.versions!.read(request.cookie, read.id)
     if (request.lock) {
       state.lockHandle = await this.#lock(read.id)
       if (state.lockHandle === undefined) return state
-    } else if (sticky) {
-      const copy = cache!.get(read.id, Date.now(), this.options.refreshBelow)
+    } else if (cache !== undefined) {
+      const copy = cache.get(read.id, state.seenVersion, Date.now(), this.options.refreshBelow)
       if (copy !== undefined) {
         state.adopt(read.id, copy)
         state.sendCookie = read.resign
         return state
       }
     }
-    const stored = await this.#load(read.id, sticky)
+    const stored = await this.#load(read.id)
     if (stored === undefined) {
       await this.release(state)
       return state
@@ -108,7 +125,7 @@ export class SessionManager implements SessionOps, WriteContext {
    * adapters skip their save hooks for it (until `state.whenDirty` says otherwise).
    */
   idle (state: SessionState): boolean {
-    return !state.dirty && !state.sendCookie && !state.lifetimeRefreshDue && state.lockHandle === undefined &&
+    return !state.dirty && !state.sendCookie && !state.lifetimeRefreshDue && state.lockHandle === undefined && !this.#newerSeen(state) &&
       !(state.isNew && (state.cookieOnClient || this.options.saveUninitialized))
   }
 
@@ -116,9 +133,9 @@ export class SessionManager implements SessionOps, WriteContext {
    * Save the request's changes and decide its Set-Cookie header. Call once, before the
    * response headers are sent; the write has completed when this resolves.
    *
-   * @returns the Set-Cookie value to send, or undefined for none
+   * @returns the Set-Cookie value(s) to send, or undefined for none
    */
-  async finish (state: SessionState): Promise<string | undefined> {
+  async finish (state: SessionState): Promise<string | string[] | undefined> {
     if (state.finished) return undefined
     state.finished = true
     try {
@@ -129,11 +146,15 @@ export class SessionManager implements SessionOps, WriteContext {
       await this.release(state)
     }
     if (!state.isNew && state.id !== undefined) {
-      if (!state.sendCookie) return undefined
       const remaining = state.absoluteExpiry - Date.now()
       const lifetime = state.cookieLifetime()
       const maxAge = lifetime === undefined ? undefined : Math.min(lifetime, remaining)
-      return this.jar.serialize(this.jar.sign(state.id), state.secure, maxAge)
+      const session = state.sendCookie ? this.jar.serialize(this.jar.sign(state.id), state.secure, maxAge) : undefined
+      if (!this.#newerSeen(state)) return session
+      // The client has now seen this version (its write, or a newer store state): from here on
+      // no node serves it an older copy.
+      const version = this.versions!.serialize(state.id, state.version, state.secure, maxAge)
+      return session === undefined ? version : [session, version]
     }
     return state.cookieOnClient ? this.jar.clear(state.secure) : undefined
   }
@@ -157,14 +178,14 @@ export class SessionManager implements SessionOps, WriteContext {
 
   async reload (state: SessionState): Promise<void> {
     if (state.isNew || state.id === undefined) return
-    const stored = await this.#load(state.id, state.route === 'sticky')
+    const stored = await this.#load(state.id)
     if (stored === undefined) state.reset()
     else state.adopt(state.id, stored)
   }
 
   async destroy (state: SessionState): Promise<void> {
     if (!state.isNew && state.id !== undefined) {
-      this.stickyCache?.delete(state.id)
+      this.nearCache?.delete(state.id)
       try { await this.store.destroy(state.id) } catch (err) { throw storeUnavailable(this.backend, err) }
     }
     await this.release(state)
@@ -174,7 +195,7 @@ export class SessionManager implements SessionOps, WriteContext {
 
   async regenerate (state: SessionState, keepData: boolean): Promise<void> {
     if (!state.isNew && state.id !== undefined) {
-      this.stickyCache?.delete(state.id)
+      this.nearCache?.delete(state.id)
       // The old id dies first: a request still in flight under it can no longer write (its
       // apply finds the session gone), which is what makes regenerate safe against fixation.
       try { await this.store.destroy(state.id) } catch (err) { throw storeUnavailable(this.backend, err) }
@@ -192,11 +213,10 @@ export class SessionManager implements SessionOps, WriteContext {
       alive = await this.store.touch(state.id, ttl, now)
     } catch (err) { throw storeUnavailable(this.backend, err) }
     if (!alive) {
-      this.stickyCache?.delete(state.id)
+      this.nearCache?.delete(state.id)
       state.reset()
       return
     }
-    this.stickyCache?.touched(state.id, now + ttl)
     if (state.cookieLifetime() !== undefined) state.sendCookie = true
   }
 
@@ -221,24 +241,69 @@ export class SessionManager implements SessionOps, WriteContext {
     if (state.isNew) await this.release(state)
   }
 
+  /**
+   * Log a user out everywhere: destroy every session whose `owner` key holds `owner`, on every
+   * node (the store's owner index finds them). A request in flight on one of them cannot write
+   * it back. Resolves with how many sessions ended.
+   *
+   * @example
+   * ```ts
+   * const manager = new SessionManager({ secret, store, owner: 'userId' })
+   * await manager.destroyAllFor('u42') // after a password change
+   * ```
+   */
+  async destroyAllFor (owner: string): Promise<number> {
+    this.#need('destroyAll', 'destroyAllFor()')
+    if (typeof owner !== 'string' || owner === '') throw tetherError('TETHER_ERR_INVALID_OPTION', `destroyAllFor() needs a non-empty owner; got ${JSON.stringify(owner)}`)
+    let count: number
+    try {
+      count = await this.store.destroyAll!(owner)
+    } catch (err) { throw storeUnavailable(this.backend, err) }
+    // A sticky near-cache copy elsewhere lives on until its maxAge, as after destroy() on
+    // another node; any write through it is refused (the session is gone in the store).
+    return count
+  }
+
   /** Close the store if this manager created it. */
   async close (): Promise<void> {
+    await this.nearCache?.close()
     if (this.ownsStore) await this.store.close?.()
   }
 
-  /** Load from the store; with `remember`, keep a copy in the sticky cache. */
-  async #load (id: string, remember: boolean): Promise<StoredSession | undefined> {
+  /** The client has not yet been told the version this request ends at. */
+  #newerSeen (state: SessionState): boolean {
+    return this.versions !== undefined && !state.isNew && state.id !== undefined && state.version > state.seenVersion
+  }
+
+  /** Load from the store, keeping a copy in the near-cache unless it was invalidated meanwhile. */
+  async #load (id: string): Promise<StoredSession | undefined> {
     const now = Date.now()
+    const cache = this.nearCache
+    const ticket = cache?.begin(id)
     let stored: StoredSession | undefined
     try {
       stored = await this.store.load(id, { now, idleTimeout: this.options.idleTimeout, refreshBelow: this.options.refreshBelow })
-    } catch (err) { throw storeUnavailable(this.backend, err) }
-    // Stores enforce both deadlines with their TTLs; checking again here keeps a store with a
-    // coarse expiry clock from serving a session past its time.
-    if (stored !== undefined && (now >= stored.absoluteExpiry || now >= stored.expiresAt)) stored = undefined
-    if (stored === undefined) this.stickyCache?.delete(id)
-    else if (remember) this.stickyCache?.put(id, stored, now)
+      // Stores enforce both deadlines with their TTLs; checking again here keeps a store with a
+      // coarse expiry clock from serving a session past its time.
+      if (stored !== undefined && (now >= stored.absoluteExpiry || now >= stored.expiresAt)) stored = undefined
+      if (cache !== undefined) {
+        if (stored === undefined) cache.delete(id)
+        // A load that refreshed the TTL just changed the session: its own invalidation is
+        // on the way, so the copy would not outlive it.
+        else if (!stored.refreshed) cache.install(ticket!, stored, Date.now())
+      }
+    } catch (err) {
+      throw storeUnavailable(this.backend, err)
+    } finally {
+      if (ticket !== undefined) cache!.end(ticket)
+    }
     return stored
+  }
+
+  /** Refuse, with a typed code, a feature the store does not declare. */
+  #need (capability: keyof StoreCapabilities, what: string): void {
+    if (this.store.capabilities?.[capability] === true && typeof this.store.destroyAll === 'function') return
+    throw tetherError('TETHER_ERR_STORE_CAPABILITY', `${what} needs a store with the '${capability}' capability; ${this.backend} does not declare it`)
   }
 
   async #lock (id: string): Promise<SessionLock | undefined> {

@@ -5,13 +5,13 @@
  * under a fresh id) or a session that ended while the request ran.
  */
 import { encodeValue } from '../codec.js'
-import { storeUnavailable, tetherError } from '../errors.js'
+import { outcomeUnknown, tetherError, TetherError } from '../errors.js'
 import { newId } from '../id.js'
 import type { ResolvedOptions } from '../options.js'
 import { LIFETIME_FIELD } from '../session/state.js'
 import type { SessionState } from '../session/state.js'
-import type { StickyCache } from '../sticky-cache.js'
-import type { SessionChange, SessionStore } from '../store.js'
+import type { NearCache } from '../near-cache.js'
+import type { ApplyResult, SessionChange, SessionStore } from '../store.js'
 
 /**
  * What the write path needs of the session manager.
@@ -24,7 +24,7 @@ import type { SessionChange, SessionStore } from '../store.js'
 export interface WriteContext {
   readonly store: SessionStore
   readonly options: ResolvedOptions
-  readonly stickyCache: StickyCache | undefined
+  readonly nearCache: NearCache | undefined
   /** The store's name, for error messages. */
   readonly backend: string
 }
@@ -61,7 +61,11 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
   if (set.length === 0 && del.length === 0 && incr.length === 0) {
     if (!state.isNew || !ctx.options.saveUninitialized) return
   }
+  const owner = ownerOf(ctx.options.owner, set, del)
   const now = Date.now()
+  // One identity for this change, kept by its retry: a store that applies an id at most once
+  // then answers the retry of an applied change instead of applying it again.
+  const writeId = newId()
   for (let attempt = 0; ; attempt++) {
     const creating = state.isNew
     if (creating) {
@@ -77,14 +81,17 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
       incr,
       ttl,
       now,
-      ...(state.lockHandle !== undefined ? { fence: state.lockHandle.token } : {})
+      ...(state.lockHandle !== undefined ? { fence: state.lockHandle.token } : {}),
+      writeId,
+      ...(owner !== undefined ? { owner } : {})
     }
     const id = state.sessionId()
     let result
     try {
-      result = await ctx.store.apply(id, change)
+      result = await applyOnce(ctx, state, id, change)
     } catch (err) {
-      throw storeUnavailable(ctx.backend, err)
+      settleFailure(ctx, state, id, err)
+      throw err
     }
     if (result.ok) {
       remember(ctx, state, id, creating, change, result.version, result.counters)
@@ -103,19 +110,68 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
   }
 }
 
+/**
+ * Apply `change`, retrying once under the same write id when the first attempt's outcome is
+ * unknown and the store applies an id at most once (so the retry either applies the change or
+ * finds it applied, and answers with its result). Without that promise a retry could apply an
+ * increment twice, so the unknown outcome is reported as it is.
+ */
+async function applyOnce (ctx: WriteContext, state: SessionState, id: string, change: SessionChange): Promise<ApplyResult> {
+  let first: TetherError
+  try {
+    return await ctx.store.apply(id, change)
+  } catch (err) {
+    first = classify(ctx.backend, err)
+  }
+  if (first.code !== 'TETHER_ERR_STORE_OUTCOME_UNKNOWN' || ctx.store.exactlyOnce !== true) throw first
+  state.log.warn({ session: id.slice(0, 6), err: first }, 'tether: a session write got no answer; retrying it once under the same write id')
+  try {
+    return await ctx.store.apply(id, change)
+  } catch (err) {
+    // A definite answer to the retry (a counter that is not one) settles the question; a
+    // retry that failed to get through says nothing about the first attempt.
+    if (err instanceof TetherError && err.code !== 'TETHER_ERR_STORE_UNAVAILABLE' && err.code !== 'TETHER_ERR_STORE_OUTCOME_UNKNOWN') throw err
+    throw first
+  }
+}
+
+/**
+ * A store's failure as a TetherError. Stores report their own codes; a raw error from a store
+ * written elsewhere says nothing about whether the write landed, so it counts as unknown.
+ */
+function classify (backend: string, err: unknown): TetherError {
+  return err instanceof TetherError ? err : outcomeUnknown(backend, err)
+}
+
+/**
+ * A write failed: its changes are settled now, whatever the response does next. They are
+ * dropped from the request, so the hook that sends the error reply does not write them a
+ * second time (the store may hold them already, or the client was told they were not saved);
+ * changes made after this still save as usual. When the outcome is unknown, this process's
+ * copy of the session may be stale.
+ */
+function settleFailure (ctx: WriteContext, state: SessionState, id: string, err: unknown): void {
+  state.pending.clear()
+  state.handedOut.clear()
+  if (!(err instanceof TetherError) || err.code === 'TETHER_ERR_STORE_OUTCOME_UNKNOWN') ctx.nearCache?.delete(id)
+}
+
 /** Collect what the request changed: pending writes, plus in-place mutations of handed-out objects. */
 function collect (state: SessionState): Collected {
   const set: Array<[string, string]> = []
   const del: string[] = []
   const incr: Array<[string, number]> = []
   for (const [key, op] of state.pending) {
+    // An assignment is a write and a delete is a delete, even when the value equals what this
+    // request loaded: the loaded value may be older than the store's (another request wrote
+    // meanwhile), and skipping the write would silently lose the one this request acknowledges.
     if (op.kind === 'del') {
-      if (!state.isNew && state.stored.has(key)) del.push(key)
+      if (!state.isNew) del.push(key)
     } else if (op.kind === 'incr') {
       incr.push([key, op.by])
     } else {
       const json = encodeValue(key, state.data[key])
-      if (json === undefined) { if (!state.isNew && state.stored.has(key)) del.push(key) } else if (json !== state.stored.get(key) || state.isNew) set.push([key, json])
+      if (json === undefined) { if (!state.isNew) del.push(key) } else set.push([key, json])
     }
   }
   const lifetime = state.lifetimeField()
@@ -128,27 +184,34 @@ function collect (state: SessionState): Collected {
   return { set, del, incr }
 }
 
-/** Keep the sticky cache in step with a write the store accepted. */
+/**
+ * The owner this change gives the session (`owner` option): the key's new value as a string
+ * (a string or a number; anything else indexes nothing), null when the key is deleted,
+ * undefined when the change leaves it alone.
+ */
+function ownerOf (key: string | undefined, set: Collected['set'], del: Collected['del']): string | null | undefined {
+  if (key === undefined) return undefined
+  if (del.includes(key)) return null
+  const entry = set.find(([k]) => k === key)
+  if (entry === undefined) return undefined
+  const value: unknown = JSON.parse(entry[1])
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : null
+}
+
+/**
+ * Keep the near-cache in step with a write the store accepted. A session created here is not
+ * cached: the store's invalidation of the creation is on its way and would drop the copy.
+ */
 function remember (ctx: WriteContext, state: SessionState, id: string, creating: boolean, change: SessionChange, version: number, counters: ReadonlyMap<string, number>): void {
-  const cache = ctx.stickyCache
-  if (cache === undefined) return
-  const expiresAt = Math.min(change.now + change.ttl, state.absoluteExpiry)
-  if (!creating) {
-    cache.applied(id, version, { set: change.set, del: change.del, counters }, expiresAt)
-    return
-  }
-  // A session created here is known to nobody else yet; cache it if the balancer will route
-  // it back here (any trusted route: its sticky cookie is being set on this very response).
-  if (state.route === undefined || state.route === 'untrusted') return
-  const fields = new Map<string, string>(change.set)
-  for (const [key, value] of counters) fields.set(key, String(value))
-  cache.put(id, { fields, createdAt: state.createdAt, absoluteExpiry: state.absoluteExpiry, expiresAt, version, refreshed: false }, change.now)
+  const cache = ctx.nearCache
+  if (cache === undefined || creating) return
+  cache.applied(id, version, { set: change.set, del: change.del, counters }, Math.min(change.now + change.ttl, state.absoluteExpiry))
 }
 
 /** The session was destroyed, expired or regenerated away while this request ran. */
 function gone (ctx: WriteContext, state: SessionState, explicit: boolean): void {
   const id = state.id ?? ''
-  if (id !== '') ctx.stickyCache?.delete(id)
+  if (id !== '') ctx.nearCache?.delete(id)
   state.reset()
   state.sendCookie = false
   state.log.info({ session: id.slice(0, 6) }, 'tether: session ended while the request ran; its changes were not saved')

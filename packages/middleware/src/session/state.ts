@@ -10,7 +10,6 @@
 import { decodeValue } from '../codec.js'
 import { tetherError } from '../errors.js'
 import { newId } from '../id.js'
-import type { RouteHint } from '../sticky-cache.js'
 import type { SessionLogger } from '../options.js'
 import type { SessionLock, StoredSession } from '../store.js'
 import { writeFields } from '../stores/kit/index.js'
@@ -69,8 +68,8 @@ export class SessionState implements ProxyTarget, LifetimeHolder {
   sendCookie = false
   /** Set once the final save has run, so an error reply does not save a second time. */
   finished = false
-  /** How a trusted balancer routed this request (only with the sticky cache enabled). */
-  route: RouteHint | undefined
+  /** The highest version of this session the client says it has seen (near-cache only). */
+  seenVersion = 0
   /** Set once something happened that finishing may have to save or answer. */
   dirty = false
   /**
@@ -187,6 +186,7 @@ export class SessionState implements ProxyTarget, LifetimeHolder {
     this.version = 0
     this.lifetime = undefined
     this.lifetimeRefreshDue = false
+    this.seenVersion = 0
   }
 
   /**

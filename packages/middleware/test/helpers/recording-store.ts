@@ -10,7 +10,13 @@ export interface Call { op: string, id: string, arg?: unknown }
 /** Records every store call, then forwards it to the wrapped store. */
 export class RecordingStore implements SessionStore {
   readonly calls: Call[] = []
-  constructor (readonly inner: SessionStore = new MemoryStore()) {}
+  /** The wrapped store's promise to apply a write id at most once. */
+  readonly exactlyOnce: boolean | undefined
+  constructor (readonly inner: SessionStore = new MemoryStore()) {
+    this.exactlyOnce = inner.exactlyOnce
+    if (typeof inner.invalidations === 'function') this.invalidations = (listener, options) => inner.invalidations!(listener, options)
+  }
+
   ops (op: string): Call[] { return this.calls.filter((c) => c.op === op) }
   load: SessionStore['load'] = async (id, o) => { this.calls.push({ op: 'load', id, arg: o }); return await this.inner.load(id, o) }
   apply: SessionStore['apply'] = async (id, c) => { this.calls.push({ op: 'apply', id, arg: c }); return await this.inner.apply(id, c) }
@@ -18,4 +24,6 @@ export class RecordingStore implements SessionStore {
   touch: SessionStore['touch'] = async (id, ttl, now) => { this.calls.push({ op: 'touch', id, arg: ttl }); return await this.inner.touch(id, ttl, now) }
   lock: NonNullable<SessionStore['lock']> = async (id, o) => { this.calls.push({ op: 'lock', id, arg: o }); return await this.inner.lock!(id, o) }
   close = async (): Promise<void> => { await this.inner.close?.() }
+  /** The inner store's invalidation channel, when it has one (the near-cache needs it). */
+  invalidations: SessionStore['invalidations']
 }

@@ -5,9 +5,10 @@
  * Those stores only know whole objects: `get(sid)` and `set(sid, session)`, no conditional or
  * partial write. So every write here is a read-modify-write of the whole session (two round
  * trips), and of two writes to one session that overlap, the last one wins. There is no lock
- * and no fencing. See docs/stores.md for what that costs and which conformance cases it skips.
+ * and no fencing, and no exactly-once: without a conditional write, a write id cannot be checked
+ * and recorded in one atomic step, so the core never retries a write here. See docs/stores.md for what that costs and which conformance cases it skips.
  */
-import { storeUnavailable, tetherError, TetherError } from '../../errors.js'
+import { outcomeUnknown, storeUnavailable, tetherError, TetherError } from '../../errors.js'
 import type { ApplyResult, LoadOptions, SessionChange, SessionStore, StoredSession } from '../../store.js'
 import { applyToFields } from '../kit/index.js'
 
@@ -209,13 +210,17 @@ export class ConnectStore implements SessionStore {
   #call (method: 'get' | 'set' | 'destroy' | 'touch', id: string, record?: ConnectRecord): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let settled = false
-      const timer = setTimeout(() => done(new Error(`${method}() did not answer within ${this.#timeout} ms`)), this.#timeout)
+      const silent = new Error(`${method}() did not answer within ${this.#timeout} ms`)
+      const timer = setTimeout(() => done(silent), this.#timeout)
       const done: Callback = (err, value) => {
         if (settled) return
         settled = true
         clearTimeout(timer)
-        if (err !== undefined && err !== null) reject(err instanceof TetherError ? err : storeUnavailable(this.#name, err))
-        else resolve(value)
+        if (err === undefined || err === null) resolve(value)
+        // A set() that never answered may still land: its outcome is unknown. An error the
+        // store reports is its answer, taken at its word.
+        else if (err === silent && method === 'set') reject(outcomeUnknown(this.#name, err))
+        else reject(err instanceof TetherError ? err : storeUnavailable(this.#name, err))
       }
       try {
         const store = this.#store

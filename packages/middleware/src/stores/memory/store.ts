@@ -5,9 +5,16 @@
  */
 import { tetherError } from '../../errors.js'
 import { applyToFields, KeyedMutex } from '../kit/index.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoredSession } from '../../store.js'
+import type { ApplyResult, InvalidationChannel, LoadOptions, LockOptions, SessionChange, SessionLock, SessionRecord, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
 
-type Entry = SessionRecord
+/**
+ * A session, its owner (the `owner` option's index) and the results of its recent writes by
+ * write id (insertion order: oldest first).
+ */
+type Entry = SessionRecord & { owner?: string, writes?: Map<string, ApplyResult & { ok: true }> }
+
+/** How many recent write ids a session remembers: far more than can be in flight for one session. */
+const RECENT_WRITES = 32
 
 interface Held { token: number, timer: NodeJS.Timeout | undefined, release: () => void }
 
@@ -31,12 +38,18 @@ export interface MemoryStoreOptions {
  * ```
  */
 export class MemoryStore implements SessionStore {
+  /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
+  readonly exactlyOnce = true
+  readonly capabilities: StoreCapabilities = { destroyAll: true }
   readonly #entries = new Map<string, Entry>()
+  /** Owner → ids of the sessions written with that owner (log out everywhere). */
+  readonly #owners = new Map<string, Set<string>>()
   readonly #max: number
   readonly #sweeper: NodeJS.Timeout
   readonly #mutex = new KeyedMutex()
   readonly #held = new Map<string, Held>()
   #fence = 0
+  readonly #listeners = new Set<(id: string) => void>()
 
   constructor (options: MemoryStoreOptions = {}) {
     const max = options.maxEntries ?? 10_000
@@ -65,6 +78,9 @@ export class MemoryStore implements SessionStore {
 
   async apply (id: string, change: SessionChange): Promise<ApplyResult> {
     let entry = this.#live(id, change.now)
+    // A repeat of a write this session has applied: its result, nothing applied again.
+    const seen = change.writeId === undefined ? undefined : entry?.writes?.get(change.writeId)
+    if (seen !== undefined) return seen
     if (change.create !== undefined) {
       if (entry !== undefined) return { ok: false, reason: 'exists' }
       entry = { fields: new Map(), createdAt: change.create.createdAt, absoluteExpiry: change.create.absoluteExpiry, expiresAt: 0, version: 0 }
@@ -76,21 +92,50 @@ export class MemoryStore implements SessionStore {
     const counters = applyToFields(entry.fields, change)
     entry.version++
     entry.expiresAt = Math.min(change.now + change.ttl, entry.absoluteExpiry)
+    if (change.owner !== undefined) this.#own(id, entry, change.owner)
     this.#entries.delete(id)
     this.#entries.set(id, entry)
+    this.#changed(id)
     if (this.#entries.size > this.#max) this.#evict()
-    return { ok: true, version: entry.version, counters }
+    const result = { ok: true as const, version: entry.version, counters }
+    if (change.writeId !== undefined) remember(entry, change.writeId, result)
+    return result
   }
 
   async destroy (id: string): Promise<void> {
-    this.#entries.delete(id)
+    this.#delete(id)
+  }
+
+  async destroyAll (owner: string): Promise<number> {
+    const ids = this.#owners.get(owner)
+    if (ids === undefined) return 0
+    let count = 0
+    for (const id of [...ids]) {
+      if (this.#live(id, Date.now()) !== undefined) count++
+      this.#delete(id)
+    }
+    return count
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
     const entry = this.#live(id, now)
     if (entry === undefined) return false
     entry.expiresAt = Math.min(now + ttl, entry.absoluteExpiry)
+    this.#changed(id)
     return true
+  }
+
+  /**
+   * The near-cache's invalidation channel. Every change goes through this object, in this
+   * process, so the listener hears it synchronously: the channel is always live.
+   */
+  invalidations (listener: (id: string | null) => void): InvalidationChannel {
+    const each = (id: string): void => { listener(id) }
+    this.#listeners.add(each)
+    return {
+      live: () => true,
+      close: async () => { this.#listeners.delete(each) }
+    }
   }
 
   async lock (id: string, options: LockOptions): Promise<SessionLock | undefined> {
@@ -114,6 +159,36 @@ export class MemoryStore implements SessionStore {
   async close (): Promise<void> {
     clearInterval(this.#sweeper)
     this.#entries.clear()
+    this.#owners.clear()
+  }
+
+  /**
+   * Every removal goes through here, so the owner index never outlives its session and the
+   * near-cache's listeners hear every removal (destroy, expiry, eviction, log out everywhere).
+   */
+  #delete (id: string): void {
+    const entry = this.#entries.get(id)
+    this.#entries.delete(id)
+    if (entry?.owner !== undefined) this.#own(id, entry, null)
+    this.#changed(id)
+  }
+
+  #own (id: string, entry: Entry, owner: string | null): void {
+    if (entry.owner !== undefined) {
+      const ids = this.#owners.get(entry.owner)
+      ids?.delete(id)
+      if (ids?.size === 0) this.#owners.delete(entry.owner)
+      delete entry.owner
+    }
+    if (owner === null) return
+    entry.owner = owner
+    let ids = this.#owners.get(owner)
+    if (ids === undefined) this.#owners.set(owner, ids = new Set())
+    ids.add(id)
+  }
+
+  #changed (id: string): void {
+    for (const listener of this.#listeners) listener(id)
   }
 
   #drop (id: string, held: Held): void {
@@ -127,7 +202,7 @@ export class MemoryStore implements SessionStore {
     const entry = this.#entries.get(id)
     if (entry === undefined) return undefined
     if (now >= entry.expiresAt || now >= entry.absoluteExpiry) {
-      this.#entries.delete(id)
+      this.#delete(id)
       return undefined
     }
     this.#entries.delete(id)
@@ -141,13 +216,20 @@ export class MemoryStore implements SessionStore {
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next()
       if (oldest.done === true) return
-      this.#entries.delete(oldest.value)
+      this.#delete(oldest.value)
     }
   }
 
   #sweep (now: number): void {
     for (const [id, entry] of this.#entries) {
-      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#entries.delete(id)
+      if (now >= entry.expiresAt || now >= entry.absoluteExpiry) this.#delete(id)
     }
   }
+}
+
+/** Remember a write's result under its id, forgetting the oldest past {@link RECENT_WRITES}. */
+function remember (entry: Entry, writeId: string, result: ApplyResult & { ok: true }): void {
+  const writes = entry.writes ??= new Map()
+  writes.set(writeId, result)
+  if (writes.size > RECENT_WRITES) writes.delete(writes.keys().next().value!)
 }

@@ -13,3 +13,4 @@
 export { RedisStore } from './store.js'
 export type { RedisStoreOptions } from './store.js'
 export type { NodeRedisClient } from './node-redis.js'
+export type { SentinelOptions } from './ioredis.js'

@@ -9,9 +9,31 @@ import { requirePeer } from '../kit/index.js'
 import { isNoScript } from './driver.js'
 import type { LuaScript, RedisDriver } from './driver.js'
 
-/** Options for an ioredis client the driver creates from a URL. */
+/**
+ * A Sentinel-managed primary: the sentinels to ask and the name they monitor it under.
+ *
+ * @example
+ * ```ts
+ * const sentinel: SentinelOptions = { name: 'mymaster', sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }] }
+ * ```
+ */
+export interface SentinelOptions {
+  /** The master name in the sentinels' `sentinel monitor <name> …` lines. */
+  name: string
+  /** Sentinels to ask for the current primary (any one that answers will do; list them all). */
+  sentinels: Array<{ host: string, port: number }>
+  /** Password of the sentinels themselves, when they require one. */
+  sentinelPassword?: string
+  /** ACL user and password of the Redis servers. */
+  username?: string
+  password?: string
+}
+
+/** Options for an ioredis client the driver creates from a URL or a Sentinel configuration. */
 export interface IoredisOptions {
-  url: string
+  /** `redis://…`; ignored with `sentinel`. */
+  url?: string | undefined
+  sentinel?: SentinelOptions | undefined
   commandTimeout: number
   redisOptions?: RedisOptions | undefined
   /** TLS options (a private CA, client certificates) for a `rediss://` URL. */
@@ -41,7 +63,7 @@ export class IoredisDriver implements RedisDriver {
       this.#owned = false
     } else {
       const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', "RedisStore (driver: 'ioredis')")
-      this.#client = new Redis(source.url, {
+      const common: RedisOptions = {
         commandTimeout: source.commandTimeout,
         connectTimeout: 2000,
         // Fail queued commands when a connection attempt fails instead of retrying them: a
@@ -52,7 +74,27 @@ export class IoredisDriver implements RedisDriver {
         retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
         ...(source.tls === undefined ? {} : { tls: source.tls }),
         ...source.redisOptions
-      })
+      }
+      const sentinel = source.sentinel
+      this.#client = sentinel === undefined
+        ? new Redis(source.url ?? '', common)
+        : new Redis({
+          ...common,
+          name: sentinel.name,
+          sentinels: sentinel.sentinels,
+          ...(sentinel.sentinelPassword === undefined ? {} : { sentinelPassword: sentinel.sentinelPassword }),
+          ...(sentinel.username === undefined ? {} : { username: sentinel.username }),
+          ...(sentinel.password === undefined ? {} : { password: sentinel.password }),
+          // Ask the sentinels again soon after a failure: the new primary is known seconds
+          // after a failover, and until then commands fail fast (maxRetriesPerRequest 0).
+          sentinelRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
+          // No `failoverDetector`: its sentinel subscriptions outlive disconnect() in ioredis
+          // 5.9 and keep reconnecting to sentinels that are gone. A failover is still followed:
+          // the primary's connection drops, and the reconnect asks the sentinels.
+          // A primary demoted to replica answers writes with READONLY: reconnect, which asks
+          // the sentinels for the new primary.
+          reconnectOnError: (err) => err.message.startsWith('READONLY') ? 2 : false
+        })
       this.#client.on('error', () => {})
       this.#owned = true
     }
@@ -89,6 +131,11 @@ export class IoredisDriver implements RedisDriver {
     this.#subscriber = undefined
     if (subscriber !== undefined) subscriber.disconnect()
     if (this.#owned) {
+      // QUIT waits for a reply that a client still reconnecting will never get.
+      if (this.#client.status !== 'ready') {
+        this.#client.disconnect()
+        return
+      }
       try { await this.#client.quit() } catch { this.#client.disconnect() }
     }
   }

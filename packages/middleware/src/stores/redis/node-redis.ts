@@ -17,7 +17,7 @@ export interface NodeRedisClient {
   isReady: boolean
   isOpen?: boolean
   on (event: string, listener: (...args: unknown[]) => void): unknown
-  duplicate (): NodeRedisClient
+  duplicate (overrides?: Record<string, unknown>): NodeRedisClient
   connect (): Promise<unknown>
   subscribe (channel: string, listener: (message: string) => void): Promise<unknown>
   close (): Promise<unknown>
@@ -104,6 +104,18 @@ export class NodeRedisDriver implements RedisDriver {
 
   async command (name: string, key: string, args: readonly string[] = []): Promise<unknown> {
     return await this.#send(key, [name, key, ...args])
+  }
+
+  /**
+   * A new, unconnected RESP3 connection to the same server with invalidation pushes enabled
+   * (emitted as 'invalidate'), for the near-cache's tracking channel; undefined on a cluster,
+   * where BCAST tracking would need one connection per master.
+   */
+  trackingClient (): NodeRedisClient | undefined {
+    if (this.#cluster) return undefined
+    const client = this.#client.duplicate({ RESP: 3, emitInvalidate: true })
+    client.on('error', () => {})
+    return client
   }
 
   async subscribe (channel: string, onMessage: (message: string) => void): Promise<void> {

@@ -8,20 +8,31 @@
  *   \0c created at (ms)   \0a absolute deadline (ms)   \0e idle expiry (ms)
  *   \0v version           \0l lock sequence
  * \0e mirrors the key's TTL so that a load learns it without a PTTL (or a script). The lock
- * lives in its own key `<hash key>:lock`; both keys carry the session's hash tag, so they share
- * a Redis Cluster slot.
+ * lives in its own key `<hash key>:lock`, the results of the session's recent writes by write id
+ * in `<hash key>:w` (a hash: write id → "version,counter…", so a repeated write id is answered,
+ * not applied again); all carry the session's hash tag, so they share a Redis Cluster slot.
  */
 import { luaScript } from './driver.js'
 
 /**
- * KEYS: hash, lock. ARGV: createdAt|'' , absoluteExpiry|'', ttl, fence|'', nSet, nDel, nIncr,
- * now, then nSet field/value pairs, nDel fields, nIncr field/step pairs.
+ * KEYS: hash, lock, writes. ARGV: createdAt|'' , absoluteExpiry|'', ttl, fence|'', nSet, nDel,
+ * nIncr, now, writeId|'', then nSet field/value pairs, nDel fields, nIncr field/step pairs.
  * → { 'ok', version, counter... } | { 'gone' } | { 'exists' } | { 'fenced' } | { 'notint', field }
  *
  * Everything is validated before the first write: Redis does not roll a script back, so a
- * check that failed halfway would leave half a change behind.
+ * check that failed halfway would leave half a change behind. A write id already in the writes
+ * hash is answered from there before any check: that change was applied (and is not again).
  */
 export const APPLY = luaScript(`
+local wid = ARGV[9]
+if wid ~= '' then
+  local seen = redis.call('HGET', KEYS[3], wid)
+  if seen then
+    local out = { 'ok' }
+    for part in string.gmatch(seen, '[^,]+') do out[#out + 1] = part end
+    return out
+  end
+end
 local creating = ARGV[1] ~= ''
 local now = tonumber(ARGV[8])
 local abs
@@ -40,7 +51,7 @@ if ttl <= 0 then
   return { 'gone' }
 end
 local nSet, nDel, nIncr = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local setAt = 9
+local setAt = 10
 local delAt = setAt + 2 * nSet
 local incrAt = delAt + nDel
 for k = 0, nIncr - 1 do
@@ -77,6 +88,20 @@ for i = 0, nIncr - 1 do
 end
 out[2] = redis.call('HINCRBY', KEYS[1], '\\0v', 1)
 redis.call('PEXPIRE', KEYS[1], ttl)
+if wid ~= '' then
+  -- %d keeps integers exact (tostring would print 14 significant digits).
+  local rec = {}
+  for i = 2, #out do rec[#rec + 1] = string.format('%d', out[i]) end
+  redis.call('HSET', KEYS[3], wid, table.concat(rec, ','))
+  -- Keep the writes of the last 16 versions or more: far more than can be in flight at once.
+  if redis.call('HLEN', KEYS[3]) > 64 then
+    local all = redis.call('HGETALL', KEYS[3])
+    for i = 1, #all, 2 do
+      if tonumber(string.match(all[i + 1], '^%d+')) <= out[2] - 16 then redis.call('HDEL', KEYS[3], all[i]) end
+    end
+  end
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
 return out
 `)
 

@@ -6,16 +6,18 @@
  */
 import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
-import { storeUnavailable, tetherError } from '../../errors.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
+import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
+import type { ApplyResult, InvalidationChannel, InvalidationOptions, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
 import { StoreLocks } from '../kit/index.js'
 import type { RedisDriver } from './driver.js'
 import { IoredisDriver, isIoredis } from './ioredis.js'
+import { RedisInvalidations, unsupported } from './invalidations.js'
+import type { SentinelOptions } from './ioredis.js'
 import { NodeRedisDriver, isNodeRedis } from './node-redis.js'
 import type { NodeRedisClient } from './node-redis.js'
 import { APPLY, LOCK, RENEW, TOUCH, UNLOCK } from './scripts.js'
 
-/** Options of {@link RedisStore}: give either `client` or `url`. */
+/** Options of {@link RedisStore}: give `client`, `url` or `sentinel`. */
 export interface RedisStoreOptions {
   /**
    * A client you own (the store does not close it): node-redis v5 (`createClient()` /
@@ -25,6 +27,23 @@ export interface RedisStoreOptions {
   client?: NodeRedisClient | Redis | Cluster
   /** `redis://[user:password@]host:port/db`, or `rediss://` for TLS. The store owns this client. */
   url?: string
+  /**
+   * A primary managed by Redis Sentinel: the store asks the sentinels for the current primary
+   * and follows failovers (through ioredis, whose Sentinel client is the mature one: this
+   * option implies `driver: 'ioredis'`). While a failover runs, requests fail fast with
+   * `TETHER_ERR_STORE_UNAVAILABLE` (503) and recover by themselves once a new primary is
+   * elected. Replication is asynchronous: see `waitForReplicas`.
+   */
+  sentinel?: SentinelOptions
+  /**
+   * After each session write (`apply`, `destroy`), wait until this many replicas have it
+   * (`WAIT replicas timeout`), so a failover cannot lose a write the app was told succeeded.
+   * When fewer replicas confirm in time the write has still happened on the primary, but
+   * the request fails with `TETHER_ERR_WRITE_UNCONFIRMED` (503) rather than claim a
+   * durability it does not have. Costs one more round trip per write plus the replication
+   * delay (docs/stores.md). Not for Redis Cluster.
+   */
+  waitForReplicas?: { replicas: number, timeout: number }
   /**
    * Which client to create from `url` (each is an optional peer dependency: install the one you
    * pick). Default `'node-redis'` (`@redis/client`), which measured about 3× less CPU per
@@ -63,11 +82,15 @@ const VERSION = '\u0000v'
  * ```
  */
 export class RedisStore implements SessionStore {
+  /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
+  readonly exactlyOnce = true
   readonly #driver: RedisDriver
   readonly #prefix: string
   readonly #channel: string
   readonly #locks: StoreLocks
+  readonly #wait: { replicas: number, timeout: number } | undefined
   #subscribed: Promise<void> | undefined
+  readonly #channels = new Set<RedisInvalidations>()
 
   constructor (options: RedisStoreOptions) {
     const prefix = options.prefix ?? 'tether:sess:'
@@ -77,6 +100,7 @@ export class RedisStore implements SessionStore {
     this.#prefix = prefix
     this.#channel = `${prefix}unlock`
     const driver = this.#driver = openDriver(options)
+    this.#wait = replicaWait(options.waitForReplicas)
     const lockKey = (id: string): string => `${this.key(id)}:lock`
     this.#locks = new StoreLocks({
       attempt: async (id, lease) => {
@@ -147,15 +171,24 @@ export class RedisStore implements SessionStore {
       change.set.length,
       change.del.length,
       change.incr.length,
-      change.now
+      change.now,
+      change.writeId ?? ''
     ]
     for (const [key, json] of change.set) args.push(key, json)
     for (const key of change.del) args.push(key)
     for (const [key, by] of change.incr) args.push(key, by)
     const hash = this.key(id)
-    const reply = await this.#driver.evalScript(APPLY, [hash, `${hash}:lock`], args) as Array<string | number>
+    let reply: Array<string | number>
+    try {
+      reply = await this.#driver.evalScript(APPLY, [hash, `${hash}:lock`, `${hash}:w`], args) as Array<string | number>
+    } catch (err) {
+      // Redis answered with an error: the script stopped before writing (it validates first).
+      // Anything else (our timer, a dropped connection) leaves the write possibly applied.
+      throw isErrorReply(err) ? storeUnavailable('RedisStore', err) : outcomeUnknown('RedisStore', err)
+    }
     const status = reply[0]
     if (status === 'ok') {
+      await this.#replicated(hash)
       const counters = new Map<string, number>()
       change.incr.forEach(([key], i) => counters.set(key, Number(reply[2 + i])))
       return { ok: true, version: Number(reply[1]), counters }
@@ -167,7 +200,9 @@ export class RedisStore implements SessionStore {
 
   async destroy (id: string): Promise<void> {
     this.#ready()
-    await this.#driver.command('DEL', this.key(id))
+    const hash = this.key(id)
+    await this.#driver.command('DEL', hash, [`${hash}:w`])
+    await this.#replicated(hash)
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
@@ -181,9 +216,37 @@ export class RedisStore implements SessionStore {
     return await this.#locks.lock(id, options)
   }
 
+  /**
+   * The near-cache's invalidation channel: a dedicated RESP3 connection with `CLIENT TRACKING`
+   * in BCAST mode on this store's prefix (see invalidations.ts for why BCAST). node-redis on a
+   * standalone server only; ioredis (RESP2) and Cluster throw `TETHER_ERR_NEAR_CACHE_UNSUPPORTED`.
+   */
+  invalidations (listener: (id: string | null) => void, options: InvalidationOptions): InvalidationChannel {
+    const driver = this.#driver
+    if (!(driver instanceof NodeRedisDriver)) throw unsupported(`runs on ${driver.name}`)
+    const client = driver.trackingClient()
+    if (client === undefined) throw unsupported('runs on a Redis Cluster')
+    const channel = new RedisInvalidations(client, this.#prefix, listener, options)
+    this.#channels.add(channel)
+    return channel
+  }
+
   async close (): Promise<void> {
+    for (const channel of this.#channels) await channel.close()
+    this.#channels.clear()
     this.#locks.close()
     await this.#driver.close()
+  }
+
+  /** With `waitForReplicas`: WAIT for the write just made on this connection to reach them. */
+  async #replicated (key: string): Promise<void> {
+    const wait = this.#wait
+    if (wait === undefined) return
+    // WAIT takes no key; the driver's `key` slot carries its first argument.
+    const acked = Number(await this.#driver.command('WAIT', String(wait.replicas), [String(wait.timeout)]))
+    if (acked < wait.replicas) {
+      throw tetherError('TETHER_ERR_WRITE_UNCONFIRMED', `session write to ${key} reached ${acked} of ${wait.replicas} replicas within ${wait.timeout} ms; it is applied on the primary but a failover now could lose it`)
+    }
   }
 
   async #subscribe (): Promise<void> {
@@ -211,13 +274,29 @@ function openDriver (options: RedisStoreOptions): RedisDriver {
     if (isNodeRedis(options.client)) return new NodeRedisDriver(options.client, commandTimeout)
     throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'client' must be a node-redis v5 or an ioredis client")
   }
+  if (options.sentinel !== undefined) {
+    const s = options.sentinel
+    if (typeof s !== 'object' || s === null || typeof s.name !== 'string' || !Array.isArray(s.sentinels) || s.sentinels.length === 0) {
+      throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'sentinel' needs a master 'name' and a non-empty 'sentinels' list of { host, port }")
+    }
+    if (options.driver === 'node-redis') throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'sentinel' runs on the ioredis driver; drop driver: 'node-redis'")
+    return new IoredisDriver({ sentinel: s, commandTimeout, redisOptions: options.redisOptions, tls: options.tls })
+  }
   if (typeof options.url === 'string') {
     const driver = options.driver ?? 'node-redis'
     if (driver === 'ioredis') return new IoredisDriver({ url: options.url, commandTimeout, redisOptions: options.redisOptions, tls: options.tls })
     if (driver === 'node-redis') return new NodeRedisDriver({ url: options.url, commandTimeout, tls: options.tls })
     throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'driver' must be 'node-redis' or 'ioredis'; got ${JSON.stringify(driver)}`)
   }
-  throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs either a 'client' (node-redis or ioredis) or a 'url' (redis:// or rediss://)")
+  throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs a 'client' (node-redis or ioredis), a 'url' (redis:// or rediss://) or a 'sentinel' configuration")
+}
+
+function replicaWait (value: RedisStoreOptions['waitForReplicas']): { replicas: number, timeout: number } | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'object' || value === null || !Number.isSafeInteger(value.replicas) || value.replicas < 1 || !Number.isSafeInteger(value.timeout) || value.timeout < 1) {
+    throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore option 'waitForReplicas' must be { replicas: a positive integer, timeout: a positive number of ms }")
+  }
+  return { replicas: value.replicas, timeout: value.timeout }
 }
 
 /** An HGETALL reply as a flat [field, value, …] list, whatever the protocol version. */
@@ -226,4 +305,17 @@ function pairs (reply: unknown): string[] {
   if (reply instanceof Map) return [...reply].flat() as string[]
   if (typeof reply === 'object' && reply !== null) return Object.entries(reply).flat() as string[]
   return []
+}
+
+/**
+ * True for an error reply from the server (node-redis `ErrorReply` and its subclasses, ioredis
+ * `ReplyError`): Redis ran the command and refused it, so its outcome is known.
+ */
+function isErrorReply (err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false
+  for (let proto = Object.getPrototypeOf(err) as object | null; proto !== null && proto !== Error.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    const name = (proto.constructor as { name?: string } | undefined)?.name
+    if (name === 'ErrorReply' || name === 'ReplyError') return true
+  }
+  return false
 }

@@ -4,7 +4,8 @@
  * is ever spliced into SQL text.
  *
  * Layout: one row per session (metadata and lock lease) and one row per top-level key, so a
- * write touches only the keys the request changed. Times are epoch milliseconds. The
+ * write touches only the keys the request changed; one row per recent write id with its result,
+ * so a repeated write id is answered rather than applied again. Times are epoch milliseconds. The
  * invariant `expires_at <= absolute_expiry` holds for every row, so the expiry index alone
  * finds every dead session.
  */
@@ -28,6 +29,13 @@ CREATE TABLE IF NOT EXISTS tether_fields (
   value TEXT NOT NULL,
   PRIMARY KEY (sid, key)
 );
+CREATE TABLE IF NOT EXISTS tether_writes (
+  sid TEXT NOT NULL,
+  write_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  result TEXT NOT NULL,
+  PRIMARY KEY (sid, write_id)
+) WITHOUT ROWID;
 `
 
 /** A session row as the statements below return it. */
@@ -50,6 +58,13 @@ export const SQL = {
   deleteField: 'DELETE FROM tether_fields WHERE sid = ? AND key = ?',
   deleteFields: 'DELETE FROM tether_fields WHERE sid = ?',
   deleteSession: 'DELETE FROM tether_sessions WHERE id = ? RETURNING lock_token',
+  /** The result of a write this session already applied under this write id (JSON), if any. */
+  selectWrite: 'SELECT result FROM tether_writes WHERE sid = ? AND write_id = ?',
+  /** Params: id, write id, version, result JSON. */
+  insertWrite: 'INSERT INTO tether_writes (sid, write_id, version, result) VALUES (?, ?, ?, ?)',
+  /** Params: id, oldest version to keep: the write ids of the last versions are remembered. */
+  pruneWrites: 'DELETE FROM tether_writes WHERE sid = ? AND version < ?',
+  deleteWrites: 'DELETE FROM tether_writes WHERE sid = ?',
   /** Bump the version and set the idle deadline (already capped by the absolute one). */
   commit: 'UPDATE tether_sessions SET version = version + 1, expires_at = ? WHERE id = ? RETURNING version',
   /** Lazy refresh: only forward, only while alive, so a racing destroy or refresh wins. */

@@ -38,6 +38,8 @@ export interface SqliteStoreOptions {
 type Statements = { [K in keyof typeof SQL]: Statement }
 
 const SWEEP_BATCH = 500
+/** Write ids are remembered for this many versions of a session: far more than can be in flight. */
+const RECENT_WRITES = 32
 const BACKEND = 'SqliteStore'
 
 /**
@@ -56,6 +58,8 @@ const BACKEND = 'SqliteStore'
  * ```
  */
 export class SqliteStore implements SessionStore {
+  /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
+  readonly exactlyOnce = true
   readonly #db: Database
   readonly #sql: Statements
   readonly #signal: ReleaseSignal
@@ -139,6 +143,9 @@ export class SqliteStore implements SessionStore {
   async apply (id: string, change: SessionChange): Promise<ApplyResult> {
     return this.#run(() => this.#db.transaction((): ApplyResult => {
       const { now } = change
+      // A repeat of a write this session has applied: its result, nothing applied again.
+      const seen = change.writeId === undefined ? undefined : this.#sql.selectWrite.get(id, change.writeId) as { result: string } | undefined
+      if (seen !== undefined) return decodeResult(seen.result)
       const row = this.#sql.selectSession.get(id) as SessionRow | undefined
       const live = row !== undefined && alive(row, now)
       if (change.create !== undefined) {
@@ -162,6 +169,10 @@ export class SqliteStore implements SessionStore {
       for (const key of change.del) this.#sql.deleteField.run(id, key)
       for (const [key, value] of counters) this.#sql.upsertField.run(id, key, String(value))
       const committed = this.#sql.commit.get(Math.min(now + ttl, absolute), id) as { version: number }
+      if (change.writeId !== undefined) {
+        this.#sql.insertWrite.run(id, change.writeId, committed.version, JSON.stringify([committed.version, [...counters]]))
+        this.#sql.pruneWrites.run(id, committed.version - RECENT_WRITES)
+      }
       return { ok: true, version: committed.version, counters }
     }).immediate())
   }
@@ -206,6 +217,7 @@ export class SqliteStore implements SessionStore {
   /** Delete a session's rows (inside a transaction). Returns whether it held a lock. */
   #delete (id: string): boolean {
     this.#sql.deleteFields.run(id)
+    this.#sql.deleteWrites.run(id)
     const gone = this.#sql.deleteSession.get(id) as { lock_token: number | null } | undefined
     return gone !== undefined && gone.lock_token !== null
   }
@@ -240,6 +252,12 @@ export class SqliteStore implements SessionStore {
       throw storeUnavailable(BACKEND, err)
     }
   }
+}
+
+/** A remembered write's result, as insertWrite stored it: [version, [[key, counter], …]]. */
+function decodeResult (json: string): ApplyResult {
+  const [version, counters] = JSON.parse(json) as [number, Array<[string, number]>]
+  return { ok: true, version, counters: new Map(counters) }
 }
 
 function alive (row: SessionRow, now: number): boolean {
