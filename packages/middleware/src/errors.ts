@@ -118,6 +118,11 @@ const registry = {
     status: 500,
     message: "A store needs an optional peer dependency that is not installed or does not load: `@redis/client` (RedisStore from a URL), `ioredis` (RedisStore with `driver: 'ioredis'`), `better-sqlite3` (SqliteStore), `pg` (PostgresStore), `mysql2` (MySqlStore) or `memcached` (MemcachedStore). The message names it.",
     fix: 'Install the package the message names: `npm install <package>` (for better-sqlite3 on npm 11, allow its install script with `allowScripts`).'
+  },
+  TETHER_ERR_INVALID_COOKIE_LIFETIME: {
+    status: 500,
+    message: '`req.session.cookie.maxAge` was set to something other than a number of milliseconds (at least 1000) or null, or `expires` to something other than a valid Date or null.',
+    fix: 'Set `maxAge` in milliseconds (30 days: `30 * 86_400_000`), a future `Date` as `expires`, or null for a browser-session cookie.'
   }
 } as const satisfies Record<string, ErrorDefinition>
 

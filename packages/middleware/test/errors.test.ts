@@ -21,7 +21,8 @@ const expected = {
   TETHER_ERR_LOCK_UNSUPPORTED: 500,
   TETHER_ERR_NEAR_CACHE_UNSUPPORTED: 500,
   TETHER_ERR_STORE_CAPABILITY: 500,
-  TETHER_ERR_DEPENDENCY_MISSING: 500
+  TETHER_ERR_DEPENDENCY_MISSING: 500,
+  TETHER_ERR_INVALID_COOKIE_LIFETIME: 500
 }
 
 t.test('the registry lists exactly the documented codes and statuses', async (t) => {

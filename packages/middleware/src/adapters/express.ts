@@ -10,6 +10,7 @@ import type { SessionAdmin } from '../core/manager.js'
 import { TetherError } from '../errors.js'
 import type { SessionLogger, SessionOptions } from '../options.js'
 import type { Session } from '../session/types.js'
+import type { SessionStore } from '../store.js'
 import type { SessionState } from '../session/state.js'
 import { holdOutput } from './hold-output.js'
 import type { OutputTask } from './hold-output.js'
@@ -23,6 +24,8 @@ declare global {
       session: Session
       /** The session id, as express-session names it (same as `req.session.id`). */
       readonly sessionID: string
+      /** The session store (express-session's name): to look up or destroy other sessions. */
+      readonly sessionStore: SessionStore
     }
   }
 }
@@ -58,7 +61,7 @@ export interface ExpressSessionMiddleware {
   readonly sessions: SessionAdmin
 }
 
-type SessionRequest = IncomingMessage & { session: Session | undefined, secure?: boolean }
+type SessionRequest = IncomingMessage & { session: Session | undefined, sessionStore?: SessionStore, secure?: boolean }
 
 // Headers describing a body that a failed save dropped; the error response brings its own.
 const BODY_HEADERS = ['content-length', 'content-type', 'content-encoding', 'content-language', 'content-range', 'content-disposition', 'etag', 'last-modified', 'location', 'transfer-encoding']
@@ -149,7 +152,8 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
     const req = incoming as SessionRequest
     // Mounted twice (an app and a sub-app): the first one owns the session. Every property
     // added to an Express request costs a hidden-class transition (Express swaps its
-    // prototype), so the middleware adds only the two users see: session and sessionID.
+    // prototype), so the middleware adds only the three users see: session, sessionID and
+    // sessionStore.
     if (req.session !== undefined) {
       next()
       return
@@ -162,6 +166,7 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
       try {
         req.session = state.proxy
         Object.defineProperty(req, 'sessionID', SESSION_ID)
+        req.sessionStore = manager.store
         // A request that only reads plain values never needs its output held: the hooks go in
         // at the session's first write (or anything else that may need a save), if it comes
         // before the response starts.

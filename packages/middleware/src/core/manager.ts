@@ -125,7 +125,7 @@ export class SessionManager implements SessionOps, WriteContext {
    * adapters skip their save hooks for it (until `state.whenDirty` says otherwise).
    */
   idle (state: SessionState): boolean {
-    return !state.dirty && !state.sendCookie && state.lockHandle === undefined && !this.#newerSeen(state) &&
+    return !state.dirty && !state.sendCookie && !state.lifetimeRefreshDue && state.lockHandle === undefined && !this.#newerSeen(state) &&
       !(state.isNew && (state.cookieOnClient || this.options.saveUninitialized))
   }
 
@@ -139,13 +139,16 @@ export class SessionManager implements SessionOps, WriteContext {
     if (state.finished) return undefined
     state.finished = true
     try {
+      const version = state.version
       await writeChange(this, state, false)
+      if (state.lifetimeRefreshDue) await this.#rollLifetime(state, version)
     } finally {
       await this.release(state)
     }
     if (!state.isNew && state.id !== undefined) {
       const remaining = state.absoluteExpiry - Date.now()
-      const maxAge = this.options.cookie.maxAge === undefined ? undefined : Math.min(this.options.cookie.maxAge, remaining)
+      const lifetime = state.cookieLifetime()
+      const maxAge = lifetime === undefined ? undefined : Math.min(lifetime, remaining)
       const session = state.sendCookie ? this.jar.serialize(this.jar.sign(state.id), state.secure, maxAge) : undefined
       if (!this.#newerSeen(state)) return session
       // The client has now seen this version (its write, or a newer store state): from here on
@@ -214,7 +217,18 @@ export class SessionManager implements SessionOps, WriteContext {
       state.reset()
       return
     }
-    if (this.options.cookie.maxAge !== undefined) state.sendCookie = true
+    if (state.cookieLifetime() !== undefined) state.sendCookie = true
+  }
+
+  /**
+   * Roll a session's own lifetime (store TTL and cookie) when it came due at load: a write in
+   * this request (`state.version` moved past `before`) already set the TTL; otherwise touch.
+   */
+  async #rollLifetime (state: SessionState, before: number): Promise<void> {
+    state.lifetimeRefreshDue = false
+    if (state.isNew || state.id === undefined) return
+    if (state.version === before) await this.touch(state)
+    else state.sendCookie = true
   }
 
   async lock (state: SessionState): Promise<void> {

@@ -8,6 +8,7 @@ import { encodeValue } from '../codec.js'
 import { outcomeUnknown, tetherError, TetherError } from '../errors.js'
 import { newId } from '../id.js'
 import type { ResolvedOptions } from '../options.js'
+import { LIFETIME_FIELD } from '../session/state.js'
 import type { SessionState } from '../session/state.js'
 import type { NearCache } from '../near-cache.js'
 import type { ApplyResult, SessionChange, SessionStore } from '../store.js'
@@ -40,7 +41,9 @@ type Collected = Pick<SessionChange, 'set' | 'del' | 'incr'>
  * ```
  */
 export function idleTtl (state: SessionState, options: ResolvedOptions, now: number): number {
-  return Math.min(options.idleTimeout, state.absoluteExpiry - now)
+  // A session given its own cookie lifetime ("remember me") lives that long idle instead.
+  const idle = typeof state.lifetime === 'number' ? state.lifetime : options.idleTimeout
+  return Math.min(idle, state.absoluteExpiry - now)
 }
 
 /**
@@ -171,6 +174,8 @@ function collect (state: SessionState): Collected {
       if (json === undefined) { if (!state.isNew) del.push(key) } else set.push([key, json])
     }
   }
+  const lifetime = state.lifetimeField()
+  if (lifetime !== undefined) set.push([LIFETIME_FIELD, lifetime])
   for (const key of state.handedOut) {
     if (state.pending.has(key) || !(key in state.data)) continue
     const json = encodeValue(key, state.data[key])

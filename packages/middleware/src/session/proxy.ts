@@ -6,6 +6,7 @@
 import { inspect } from 'node:util'
 import { tetherError } from '../errors.js'
 import type { Session } from './types.js'
+import type { SessionCookie } from './cookie.js'
 
 /**
  * What the proxy needs of the state behind it.
@@ -37,6 +38,8 @@ export interface ProxyTarget {
   reload (): Promise<void>
   touch (): Promise<void>
   lock (): Promise<void>
+  /** `req.session.cookie`. */
+  cookie (): SessionCookie
 }
 
 // Method names and metadata a data key may not shadow. `then` is here so that awaiting or
@@ -76,15 +79,56 @@ export function sessionProxy (target: ProxyTarget): Session {
 const kTarget = Symbol('tether.session.target')
 type WithTarget = { [kTarget]: ProxyTarget }
 
+/** A Node-style completion callback, as express-session's methods take. */
+type Done = (err?: unknown) => void
+
+/**
+ * The two styles of every asynchronous method: with a callback (express-session's, which
+ * Passport and other middleware call), `done` is called exactly once, with the error if any,
+ * and nothing is returned; without one, the Promise is.
+ */
+function settle (work: Promise<void>, done: Done | undefined): Promise<void> | undefined {
+  if (done === undefined) return work
+  work.then(() => { call(done, undefined) }, (err: unknown) => { call(done, err) })
+  return undefined
+}
+
+function call (done: Done, err: unknown): void {
+  try {
+    if (err === undefined) done()
+    else done(err)
+  } catch (thrown) {
+    // A callback that throws must not be called a second time with its own error, nor turn
+    // into a rejection nobody handles: it surfaces as an uncaught exception, as the same
+    // throw from an express-session callback would.
+    process.nextTick(() => { throw thrown })
+  }
+}
+
+async function regenerateKeeping (target: ProxyTarget, keys: readonly string[]): Promise<void> {
+  const kept: Array<[string, unknown]> = []
+  for (const key of keys) if (typeof key === 'string' && key in target.data) kept.push([key, target.read(key)])
+  await target.regenerate(false)
+  for (const [key, value] of kept) target.write(key, value)
+}
+
 const api: Record<string, unknown> = {
   get (this: WithTarget, key: string) { return this[kTarget].read(key) },
   set (this: WithTarget, key: string, value: unknown) { this[kTarget].write(key, value) },
   increment (this: WithTarget, key: string, by = 1) { return this[kTarget].increment(key, by) },
-  async regenerate (this: WithTarget, options?: { keepData?: boolean }) { await this[kTarget].regenerate(options?.keepData ?? true) },
-  async destroy (this: WithTarget) { await this[kTarget].destroy() },
-  async save (this: WithTarget) { await this[kTarget].save() },
-  async reload (this: WithTarget) { await this[kTarget].reload() },
-  async touch (this: WithTarget) { await this[kTarget].touch() },
+  // regenerate(cb) is express-session's: the new session starts empty (Passport decides itself
+  // what to carry over). Without a callback, or with options, the data is kept by default.
+  // regenerate(['key', …]) is @fastify/session's (what @fastify/passport calls): an empty
+  // session but for the keys listed.
+  regenerate (this: WithTarget, options?: { keepData?: boolean } | readonly string[] | Done, done?: Done) {
+    if (typeof options === 'function') return settle(this[kTarget].regenerate(false), options)
+    if (Array.isArray(options)) return settle(regenerateKeeping(this[kTarget], options), done)
+    return settle(this[kTarget].regenerate((options as { keepData?: boolean } | undefined)?.keepData ?? true), done)
+  },
+  destroy (this: WithTarget, done?: Done) { return settle(this[kTarget].destroy(), done) },
+  save (this: WithTarget, done?: Done) { return settle(this[kTarget].save(), done) },
+  reload (this: WithTarget, done?: Done) { return settle(this[kTarget].reload(), done) },
+  touch (this: WithTarget, done?: Done) { return settle(this[kTarget].touch(), done) },
   async lock (this: WithTarget) { await this[kTarget].lock() },
   toJSON (this: WithTarget) { return this[kTarget].snapshot() }
 }
@@ -100,6 +144,7 @@ const handler: ProxyHandler<ProxyTarget> = {
     if (RESERVED.has(prop)) {
       if (prop === 'id') return target.sessionId()
       if (prop === 'isNew') return target.isNew
+      if (prop === 'cookie') return target.cookie()
       return api[prop]
     }
     const value = target.read(prop)
@@ -118,7 +163,7 @@ const handler: ProxyHandler<ProxyTarget> = {
   },
   has (target, prop) {
     if (typeof prop === 'symbol') return prop === kTarget
-    return RESERVED.has(prop) ? prop !== 'then' && prop !== 'cookie' : prop in target.data
+    return RESERVED.has(prop) ? prop !== 'then' : prop in target.data
   },
   ownKeys (target) {
     return Object.keys(target.data)

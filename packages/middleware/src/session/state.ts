@@ -14,6 +14,9 @@ import type { SessionLogger } from '../options.js'
 import type { SessionLock, StoredSession } from '../store.js'
 import { writeFields } from '../stores/kit/index.js'
 import type { FieldDelta } from '../stores/kit/index.js'
+import type { CookieSettings } from '../cookie.js'
+import { decodeLifetime, encodeLifetime, SessionCookie } from './cookie.js'
+import type { LifetimeHolder } from './cookie.js'
 import { checkKey, sessionProxy } from './proxy.js'
 import type { ProxyTarget } from './proxy.js'
 import type { Session } from './types.js'
@@ -24,8 +27,12 @@ export type Pending = { readonly kind: 'set' } | { readonly kind: 'del' } | { ki
 const SET: Pending = Object.freeze({ kind: 'set' })
 const DEL: Pending = Object.freeze({ kind: 'del' })
 
+/** The stored field that holds a session's own cookie lifetime (a name data keys may not use). */
+export const LIFETIME_FIELD = 'cookie'
+
 /** The operations behind the session methods, implemented by the core. */
 export interface SessionOps {
+  readonly options: { readonly cookie: CookieSettings }
   save (state: SessionState): Promise<void>
   reload (state: SessionState): Promise<void>
   destroy (state: SessionState): Promise<void>
@@ -38,7 +45,7 @@ export interface SessionOps {
  * Mutable per-request state behind `req.session`. Internal: adapters hold it, user code sees
  * only the proxy.
  */
-export class SessionState implements ProxyTarget {
+export class SessionState implements ProxyTarget, LifetimeHolder {
   readonly ops: SessionOps
   readonly secure: boolean
   readonly log: SessionLogger
@@ -65,6 +72,14 @@ export class SessionState implements ProxyTarget {
   seenVersion = 0
   /** Set once something happened that finishing may have to save or answer. */
   dirty = false
+  /**
+   * This session's own cookie lifetime (`req.session.cookie.maxAge`), saved with it: ms, null
+   * for a browser-session cookie, undefined to follow the `cookie.maxAge` option.
+   */
+  lifetime: number | null | undefined
+  /** A session with its own lifetime was loaded far enough into it that the store TTL and the cookie should roll. */
+  lifetimeRefreshDue = false
+  #cookie: SessionCookie | undefined
   #onDirty: (() => void) | undefined
   readonly proxy: Session
 
@@ -108,6 +123,28 @@ export class SessionState implements ProxyTarget {
   async touch (): Promise<void> { this.markDirty(); await this.ops.touch(this) }
   async lock (): Promise<void> { this.markDirty(); await this.ops.lock(this) }
 
+  /** `req.session.cookie`, made on first use. */
+  cookie (): SessionCookie {
+    this.#cookie ??= new SessionCookie(this, this.ops.options.cookie)
+    return this.#cookie
+  }
+
+  cookieLifetime (): number | undefined {
+    return this.lifetime === undefined ? this.ops.options.cookie.maxAge : this.lifetime ?? undefined
+  }
+
+  setLifetime (lifetime: number | null): void {
+    this.markDirty()
+    this.lifetime = lifetime
+    this.sendCookie = true
+  }
+
+  /** The stored `cookie` field to write, when this request changed the session's lifetime. */
+  lifetimeField (): string | undefined {
+    const json = encodeLifetime(this.lifetime)
+    return json !== this.stored.get(LIFETIME_FIELD) ? json : undefined
+  }
+
   /** Remember that an object value was handed out: user code may mutate it in place. */
   handOut (key: string): void {
     this.handedOut.add(key)
@@ -119,8 +156,13 @@ export class SessionState implements ProxyTarget {
     this.id = id
     this.isNew = false
     const data = Object.create(null) as Record<string, unknown>
-    for (const [key, json] of stored.fields) data[key] = json
+    for (const [key, json] of stored.fields) if (key !== LIFETIME_FIELD) data[key] = json
     this.data = data
+    this.lifetime = decodeLifetime(stored.fields.get(LIFETIME_FIELD))
+    // A session with its own lifetime rolls it (store TTL and cookie) once a tenth of it has
+    // passed, or at once when a store refresh left it longer than the lifetime.
+    const left = stored.expiresAt - Date.now()
+    this.lifetimeRefreshDue = typeof this.lifetime === 'number' && (left > this.lifetime || this.lifetime - left >= this.lifetime / 10)
     this.stored = stored.fields
     this.decoded = false
     this.pending.clear()
@@ -142,6 +184,8 @@ export class SessionState implements ProxyTarget {
     this.createdAt = 0
     this.absoluteExpiry = 0
     this.version = 0
+    this.lifetime = undefined
+    this.lifetimeRefreshDue = false
     this.seenVersion = 0
   }
 
@@ -153,8 +197,10 @@ export class SessionState implements ProxyTarget {
     if (keepData) {
       this.decodeAll()
       const data = this.data
+      const lifetime = this.lifetime
       this.reset()
       this.data = data
+      this.lifetime = lifetime
       for (const key of Object.keys(data)) this.pending.set(key, SET)
     } else {
       this.reset()

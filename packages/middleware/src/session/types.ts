@@ -3,6 +3,8 @@
  * merging), the methods every session has, and the keys `increment()` accepts.
  */
 
+import type { SessionCookie } from './cookie.js'
+
 /**
  * Your session's shape. Extend it by declaration merging and `req.session` is typed for
  * both the Fastify plugin and the Express middleware.
@@ -28,6 +30,17 @@ export type CounterKey =
   | (SessionData extends { [key: string]: infer V } ? (number extends V ? string : never) : never)
 
 /**
+ * The callback the session methods take in express-session's style: called exactly once, with
+ * the error (a `TetherError` with its code) if the operation failed.
+ *
+ * @example
+ * ```ts
+ * req.session.save((err) => { if (err) return next(err); res.redirect('/') })
+ * ```
+ */
+export type SessionCallback = (err?: unknown) => void
+
+/**
  * The methods and metadata every session has, next to its data.
  *
  * @example
@@ -45,6 +58,12 @@ export interface SessionApi {
   readonly id: string
   /** True until the session has been written to the store. */
   readonly isNew: boolean
+  /**
+   * This session's cookie: set `maxAge` (ms) or `expires` for this session only ("remember
+   * me"); `originalMaxAge` reads the lifetime back. Saved with the session; it is also the
+   * session's idle TTL in the store, within the absolute timeout.
+   */
+  readonly cookie: SessionCookie
   /** Read a key (same as property access; handy for keys that clash with method names). */
   get<K extends keyof SessionData & string> (key: K): SessionData[K] | undefined
   /** Write a key (same as property assignment). */
@@ -56,14 +75,31 @@ export interface SessionApi {
   increment (key: CounterKey, by?: number): number
   /** Give the session a new id and destroy the old one. Keeps the data unless `keepData: false`. */
   regenerate (options?: { keepData?: boolean }): Promise<void>
+  /**
+   * express-session's form: a new id, the old one destroyed, and the new session starts
+   * **empty** (as express-session's does); `done` is called once, with the error if any.
+   */
+  regenerate (done: SessionCallback): void
+  /** The options form with a callback. */
+  regenerate (options: { keepData?: boolean } | undefined, done: SessionCallback): void
+  /** @fastify/session's form: a new id and an empty session but for the keys listed. */
+  regenerate (keep: readonly string[]): Promise<void>
   /** Delete the session from the store now. Later writes in this request start a new session. */
   destroy (): Promise<void>
+  /** The same, calling `done` once with the error if any (express-session's form). */
+  destroy (done: SessionCallback): void
   /** Write the pending changes now instead of when the response is sent. */
   save (): Promise<void>
+  /** The same, calling `done` once with the error if any (express-session's form). */
+  save (done: SessionCallback): void
   /** Drop unsaved changes and read the session again from the store. */
   reload (): Promise<void>
+  /** The same, calling `done` once with the error if any (express-session's form). */
+  reload (done: SessionCallback): void
   /** Reset the idle timeout now. */
   touch (): Promise<void>
+  /** The same, calling `done` once with the error if any. */
+  touch (done: SessionCallback): void
   /**
    * Take this session's lock until the response is sent (lock mode for this request), then
    * reload so the request sees every earlier holder's writes.
