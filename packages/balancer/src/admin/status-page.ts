@@ -73,7 +73,7 @@ function row (n: NodeSnapshot, s: NodeSummary | undefined): string {
 <td data-field="state">${n.state}</td>
 <td data-field="health" class="${n.health === 'up' ? 'ok' : 'bad'}">${n.health}${n.passiveDownUntil === null ? '' : ' <span class="muted">(passive)</span>'}</td>
 <td data-field="weight"><input name="weight" type="number" min="${MIN_WEIGHT}" max="${MAX_WEIGHT}" value="${n.weight}" aria-label="weight of ${name}"> <button type="button" data-node="${name}" data-weight>Set</button></td>
-<td data-field="active">${n.activeConnections}</td>
+<td><span data-field="active">${n.activeConnections}</span>${n.maxConn > 0 ? ` <span class="muted">/ ${n.maxConn}</span>` : ''}<span class="bad" data-field="queued">${n.queued > 0 ? ` +${n.queued} queued` : ''}</span></td>
 <td data-field="rate">${s?.rate ?? 0}</td>
 <td data-field="latency">${ms(s?.p50 ?? null)} / ${ms(s?.p95 ?? null)} / ${ms(s?.p99 ?? null)}</td>
 <td data-field="classes">${s === undefined ? '0 / 0 / 0 / 0' : `${s.responses['2xx']} / ${s.responses['3xx']} / ${s.responses['4xx']} / ${s.responses['5xx']}`}</td>
@@ -144,7 +144,7 @@ button { cursor: pointer; } button:disabled { cursor: default; opacity: .5; }
 <main>
 <div class="scroll">
 <table>
-<caption class="muted">req/s over the last 10 s; latency p50 / p95 / p99 (ms, to the node's response head) over the last 60 s; answers 2xx / 3xx / 4xx / 5xx, requests, errors and bytes since start</caption>
+<caption class="muted">Active: requests in flight (/ maxConn, + queued); req/s over the last 10 s; latency p50 / p95 / p99 (ms, to the node's response head) over the last 60 s; answers 2xx / 3xx / 4xx / 5xx, requests, errors and bytes since start</caption>
 <thead><tr><th scope="col">Node</th><th scope="col">Status</th><th scope="col">State</th><th scope="col">Health</th><th scope="col">Weight</th><th scope="col">Active</th><th scope="col">req/s</th><th scope="col">Latency</th><th scope="col">2xx / 3xx / 4xx / 5xx</th><th scope="col">Requests</th><th scope="col">Errors</th><th scope="col">Bytes out</th><th scope="col">Last check</th><th scope="col">Actions</th></tr></thead>
 <tbody>
 ${nodes.map((n) => row(n, summary?.nodes[n.name])).join('\n')}

@@ -61,6 +61,8 @@ function updateTable (nodes, summary) {
     text(row, 'state', n.state);
     text(row, 'health', n.health);
     text(row, 'active', n.activeConnections);
+    var q = row.querySelector('[data-field="queued"]');
+    if (q) q.textContent = n.queued > 0 ? ' +' + n.queued + ' queued' : '';
     text(row, 'requests', n.requests);
     text(row, 'errors', n.errors);
     row.querySelectorAll('button[data-state]').forEach(function (b) { b.disabled = b.dataset.state === n.state; });
