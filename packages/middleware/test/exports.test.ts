@@ -15,6 +15,7 @@ const expected: Record<string, string[]> = {
   './sqlite': ['SqliteStore'],
   './postgres': ['PostgresStore'],
   './mysql': ['MySqlStore'],
+  './memcached': ['MemcachedStore'],
   './connect': ['ConnectStore'],
   './errors': ['TetherError', 'errorCodes', 'outcomeUnknown', 'storeUnavailable', 'tetherError'],
   './store': []
