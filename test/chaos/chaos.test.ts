@@ -158,14 +158,12 @@ t.test('SIGSTOP of a node', async (t) => {
     heal: async () => { n2.signal('SIGCONT') },
     recovered: (c) => c.health(n2.name) === 'up'
   })
-  // A write in flight to Redis when the node froze: on SIGCONT the driver's timer has expired,
-  // the app answers 503, and the command that did complete is flushed again (the bug of issue
-  // 15 part 1, seen here too). Measured; asserted as a todo until exactly-once writes land.
-  const exact = row.doubleApplied === 0
-  if (!exact) row.known = 'KNOWN FAILURE (issue 15 part 1: a write frozen mid-flight is applied twice)'
+  // A write in flight to Redis when the node froze: on SIGCONT the driver's timer has expired.
+  // Before exactly-once writes (issue 15 part 1) the app answered 503 and flushed the applied
+  // command again; now the retry carries the same write id and is answered, not applied.
   rows.push(row)
   t.equal(row.failedReads, 0, 'no idempotent request failed (per-try timeout moved them)')
-  t.ok(exact, `writes applied twice: ${row.doubleApplied}`, exact ? {} : { todo: 'issue 15 part 1: exactly-once writes' })
+  t.equal(row.doubleApplied, 0, 'no write applied twice')
   t.equal(row.lostAcked, 0, 'no acknowledged write lost')
   t.equal(row.sessionsLost, 0, 'no session lost')
   // Bound: fall × interval + timeout = 2 × 500 + 400 ms, or sooner by the passive checks.
@@ -260,12 +258,12 @@ t.test('CLIENT PAUSE WRITE on Redis', async (t) => {
     heal: async () => { await cluster.redis.call('CLIENT', 'UNPAUSE').catch(() => {}) },
     recovered: (_c, load, since) => writeOkAfter(load, since)
   })
-  if (row.doubleApplied > 0 || row.appliedButFailed > 0) row.known = 'KNOWN FAILURE (issue 15 part 1, exactly-once writes: not on main yet)'
+  // A write answered 503 may still be applied when its answer said so
+  // (TETHER_ERR_STORE_OUTCOME_UNKNOWN): counted, not failed. Applied twice never.
+  if (row.appliedButFailed > 0) row.known = '503 answers whose write was applied: OUTCOME_UNKNOWN says a write may have been'
   rows.push(row)
   t.equal(row.lostAcked, 0, 'no acknowledged write lost')
-  // Measured honestly; asserted once the exactly-once fix is in (a todo until then).
-  const fixed = row.doubleApplied === 0 && row.appliedButFailed === 0
-  t.ok(fixed, `writes applied though answered as failed: ${row.appliedButFailed}, applied twice: ${row.doubleApplied}`, fixed ? {} : { todo: 'issue 15 part 1: exactly-once writes' })
+  t.equal(row.doubleApplied, 0, `no write applied twice (applied though answered as failed: ${row.appliedButFailed})`)
 })
 
 t.teardown(() => {
