@@ -8,6 +8,7 @@
  */
 import { storeUnavailable, tetherError } from '../../errors.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { loadMysql2 } from './driver.js'
 import type { MyPool, MyResult } from './driver.js'
 import { MySqlLocks } from './locks.js'
@@ -47,6 +48,10 @@ export interface MySqlStoreOptions {
 type Statements = ReturnType<typeof statements>
 
 const BACKEND = 'MySqlStore'
+/** MySQL's and MariaDB's error number for a transaction rolled back as a deadlock victim. */
+const ER_LOCK_DEADLOCK = 1213
+/** Tries of one statement that keeps losing deadlocks before the store reports it unavailable. */
+const DEADLOCK_RETRIES = 5
 
 interface ApplyRow { r: 'ok' | 'gone' | 'exists' | 'fenced', v?: string | number, c?: string | Record<string, string> }
 
@@ -198,13 +203,27 @@ export class MySqlStore implements SessionStore {
   /** Run a prepared statement, creating the schema first if this store has not yet. */
   async #run (name: keyof Statements, values: readonly unknown[]): Promise<MyResult> {
     await this.#prepare()
-    try {
-      return await this.#pool.execute(this.#sql[name], values)
-    } catch (err) {
-      const message = (err as Error).message ?? ''
-      if (message.startsWith(NOT_A_COUNTER)) throw tetherError('TETHER_ERR_NOT_A_COUNTER', `increment('${message.slice(NOT_A_COUNTER.length)}'): the stored value is not an integer, or the result not a safe integer`)
-      throw storeUnavailable(BACKEND, err)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#pool.execute(this.#sql[name], values)
+      } catch (err) {
+        // InnoDB picked this transaction as a deadlock victim and rolled all of it back, so
+        // nothing of it was applied and running it again is safe (what MySQL's manual says to
+        // do). Seen with 300 concurrent writes to one session row.
+        if ((err as { errno?: number }).errno === ER_LOCK_DEADLOCK && attempt < DEADLOCK_RETRIES) {
+          await sleep(attempt * Math.random() * 5)
+          continue
+        }
+        this.#fail(err)
+      }
     }
+  }
+
+  /** A driver failure as the store's typed error. */
+  #fail (err: unknown): never {
+    const message = (err as Error).message ?? ''
+    if (message.startsWith(NOT_A_COUNTER)) throw tetherError('TETHER_ERR_NOT_A_COUNTER', `increment('${message.slice(NOT_A_COUNTER.length)}'): the stored value is not an integer, or the result not a safe integer`)
+    throw storeUnavailable(BACKEND, err)
   }
 
   async #prepare (): Promise<void> {
