@@ -39,7 +39,8 @@ export async function startSentinelGroup (t: Teardownable, name = 'tether'): Pro
     rmSync(dir, { recursive: true, force: true })
   })
   const run = (args: string[]): ChildProcess => {
-    const child = spawn('redis-server', args, { stdio: 'ignore' })
+    // In the temp dir: a replica's full sync makes the primary write an RDB file to its cwd.
+    const child = spawn('redis-server', args, { stdio: 'ignore', cwd: dir })
     reap(child)
     children.push(child)
     return child
