@@ -3,7 +3,9 @@
  * protocol-level errors of clients. It hands each request to the proxy (`ReverseProxy`). Plain
  * HTTP/1.1 is `http1.ts`; a TLS or HTTP/2 listener is another implementation of this interface.
  */
+import type { Server } from 'node:net'
 import type { ResolvedLimits, ResolvedListen, ResolvedTimeouts, ResolvedTls } from '../config/types.js'
+import { TetherBalancerError } from '../errors.js'
 
 /**
  * The balancer's handle on a frontend.
@@ -48,4 +50,27 @@ export interface Frontend {
  */
 export function describeListen (l: ResolvedListen): string {
   return `${l.host === undefined ? '*' : l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`
+}
+
+/**
+ * Bind `server` to `address`; resolves with the bound port, rejects with `TETHER_ERR_LISTEN`
+ * naming `what` and the address. Every listener (HTTP/1.1, TLS, the redirect) binds through it.
+ *
+ * @example
+ * ```ts
+ * const port = await listenOn(server, { host: '127.0.0.1', port: 0 }, 'HTTP redirect')
+ * ```
+ */
+export function listenOn (server: Server, address: ResolvedListen, what?: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new TetherBalancerError('TETHER_ERR_LISTEN', `${what === undefined ? '' : `${what} `}cannot listen on ${describeListen(address)}: ${err.code ?? err.message}`, { cause: err }))
+    }
+    server.once('error', onError)
+    server.listen(address.port, address.host, () => {
+      server.off('error', onError)
+      const bound = server.address()
+      resolve(typeof bound === 'object' && bound !== null ? bound.port : address.port)
+    })
+  })
 }

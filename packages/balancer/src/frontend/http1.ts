@@ -7,10 +7,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { Server as NetServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ResolvedLimits, ResolvedListen, ResolvedTimeouts } from '../config/types.js'
-import { TetherBalancerError, type ErrorCode } from '../errors.js'
+import type { ErrorCode } from '../errors.js'
 import { ProxyResponse } from '../proxy/http.js'
 import type { ReverseProxy } from '../proxy/reverse-proxy.js'
-import { describeListen, type Frontend } from './frontend.js'
+import { listenOn, type Frontend } from './frontend.js'
 
 /**
  * What Node's HTTP parser reports about a bad client, as the code the client is answered with.
@@ -72,18 +72,7 @@ export class Http1Frontend implements Frontend {
   }
 
   listen (address: ResolvedListen): Promise<number> {
-    const server = this.#server
-    return new Promise<number>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new TetherBalancerError('TETHER_ERR_LISTEN', `cannot listen on ${describeListen(address)}: ${err.code ?? err.message}`, { cause: err }))
-      }
-      server.once('error', onError)
-      server.listen(address.port, address.host, () => {
-        server.off('error', onError)
-        const bound = server.address()
-        resolve(typeof bound === 'object' && bound !== null ? bound.port : address.port)
-      })
-    })
+    return listenOn(this.#server, address)
   }
 
   configure (timeouts: ResolvedTimeouts, limits: ResolvedLimits): void {

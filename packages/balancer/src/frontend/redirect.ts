@@ -5,8 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { ResolvedListen } from '../config/types.js'
-import { TetherBalancerError } from '../errors.js'
-import { describeListen } from './frontend.js'
+import { listenOn } from './frontend.js'
 
 // A host name, IPv4, or bracketed IPv6, with an optional port: anything else is not echoed.
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})?)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
@@ -56,18 +55,7 @@ export class HttpsRedirect {
   }
 
   listen (address: ResolvedListen): Promise<number> {
-    const server = this.#server
-    return new Promise<number>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new TetherBalancerError('TETHER_ERR_LISTEN', `HTTP redirect cannot listen on ${describeListen(address)}: ${err.code ?? err.message}`, { cause: err }))
-      }
-      server.once('error', onError)
-      server.listen(address.port, address.host, () => {
-        server.off('error', onError)
-        const bound = server.address()
-        resolve(typeof bound === 'object' && bound !== null ? bound.port : address.port)
-      })
-    })
+    return listenOn(this.#server, address, 'HTTP redirect')
   }
 
   close (): Promise<void> {

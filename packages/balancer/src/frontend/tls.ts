@@ -19,7 +19,7 @@ import { TetherBalancerError } from '../errors.js'
 import { ProxyResponse } from '../proxy/http.js'
 import type { ReverseProxy } from '../proxy/reverse-proxy.js'
 import { loadCertificates, type CertificateSet } from './certificates.js'
-import { describeListen, type Frontend } from './frontend.js'
+import { listenOn, type Frontend } from './frontend.js'
 import { SessionGuard, TetherH2Request, TetherH2Response } from './h2.js'
 import { clientErrorCode, maxConnections, maxHeadersCount } from './http1.js'
 import { TicketKeys } from './tickets.js'
@@ -146,20 +146,10 @@ export class TlsFrontend implements Frontend {
   /** The secret the ticket keys derive from, for worker processes to share. */
   get ticketSecret (): Buffer { return this.#tickets.secret }
 
-  listen (address: ResolvedListen): Promise<number> {
-    const server = this.#server
-    return new Promise<number>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new TetherBalancerError('TETHER_ERR_LISTEN', `cannot listen on ${describeListen(address)}: ${err.code ?? err.message}`, { cause: err }))
-      }
-      server.once('error', onError)
-      server.listen(address.port, address.host, () => {
-        server.off('error', onError)
-        this.#tickets.start()
-        const bound = server.address()
-        resolve(typeof bound === 'object' && bound !== null ? bound.port : address.port)
-      })
-    })
+  async listen (address: ResolvedListen): Promise<number> {
+    const port = await listenOn(this.#server, address)
+    this.#tickets.start()
+    return port
   }
 
   configure (timeouts: ResolvedTimeouts, limits: ResolvedLimits): void {
