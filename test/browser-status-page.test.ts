@@ -1,5 +1,6 @@
 // The live status page in a real browser (Debian's chromium through playwright-core), on the
-// cluster `npm start` runs, under load from concurrent clients: the charts receive points, the
+// cluster `npm start` runs (on Redis, so the nodes run the near-cache and report its hit rate),
+// under load from concurrent clients: the charts receive points, the
 // table moves, a Drain clicked on the page (after its confirmation) changes routing, the page
 // reads in a narrow window, and axe-core finds no serious or critical accessibility violation.
 // The screenshots are the README's and docs/balancer.md's, checked by size and content.
@@ -13,11 +14,12 @@ import { chromium } from 'playwright-core'
 import type { BrowserContext } from 'playwright-core'
 import { request } from './helpers/net.js'
 import { up } from './helpers/demo-cluster.js'
+import { startRedis } from './helpers/redis.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const IMG = fileURLToPath(new URL('../docs/img/', import.meta.url))
 /** The little of the page's globals the predicates read. */
-interface PageGlobals { document: { querySelector (s: string): { getAttribute (n: string): string | null } | null } }
+interface PageGlobals { document: { querySelector (s: string): { getAttribute (n: string): string | null, textContent: string | null } | null } }
 
 /** The node named in a counter-app answer (`{ node: { name } }`), if it is one. */
 function nodeOf (body: string): string | undefined {
@@ -28,11 +30,13 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.mi
 t.test('the live status page under load: charts, a drain from the page, narrow window, axe', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (.ci/run installs Debian's chromium)` }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tether-status-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const cluster = await up(t, ['--port', '0', '--admin-port', '0', '--data-dir', join(dir, 'data')])
+  const redis = await startRedis(t)
+  const cluster = await up(t, ['--port', '0', '--admin-port', '0', '--data-dir', join(dir, 'data'), '--store', redis.url])
 
   // Load: 8 clients, each with its own cookies, for at most 40 s (stopped at the end).
   const load$ = { on: true }
   let sent = 0
+  let leaked = 0
   const served = new Map<string, number>()
   const client = async (): Promise<void> => {
     let cookie = ''
@@ -41,6 +45,7 @@ t.test('the live status page under load: charts, a drain from the page, narrow w
       const res = await request(`${cluster.url}api/visit`, { method: 'POST', headers: cookie === '' ? {} : { cookie } }).catch(() => null)
       sent++
       if (res === null) continue
+      if (res.headers['x-tether-cache'] !== undefined) leaked++
       const set = res.headers['set-cookie']
       if (set !== undefined) {
         const jar = new Map(cookie.split('; ').filter(Boolean).map((c) => [c.split('=')[0] ?? '', c]))
@@ -49,6 +54,8 @@ t.test('the live status page under load: charts, a drain from the page, narrow w
       }
       const node = nodeOf(res.body)
       if (node !== undefined) served.set(node, (served.get(node) ?? 0) + 1)
+      // A read of the session between visits: what the near-cache serves.
+      if (cookie !== '') await request(`${cluster.url}api/state`, { headers: { cookie } }).catch(() => null)
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }
@@ -84,6 +91,11 @@ t.test('the live status page under load: charts, a drain from the page, narrow w
   t.ok(await last() > before, 'the rate chart gets new points while the page is open')
   t.ok(await page.locator('#chart-rate polyline').count() >= 2, 'a total line and per-node lines')
   t.ok(await page.locator('#chart-latency polyline').count() >= 1, 'latency lines')
+  // The near-cache hit rate the nodes report: a percentage in the session view, and a chart.
+  const hitRateShown = (): boolean => /%$/.test((globalThis as unknown as PageGlobals).document.querySelector('td[data-cache=""]')?.textContent ?? '')
+  await page.waitForFunction(hitRateShown, undefined, { timeout: 10_000 })
+  t.match(await page.textContent('td[data-cache=""]'), /^\d+(\.\d)? %$/, `the near-cache hit rate is shown (${await page.textContent('td[data-cache=""]')})`)
+  t.ok(await page.locator('#chart-cache polyline').count() >= 2, 'near-cache hit rate lines: all nodes and per node')
   const rates = await page.locator('[data-field="rate"]').allTextContents()
   t.ok(rates.some((r) => Number(r) > 0), `the table shows live rates (${rates.join(', ')})`)
 
@@ -129,6 +141,7 @@ t.test('the live status page under load: charts, a drain from the page, narrow w
   t.ok(statSync(narrow).size > 15_000, `${narrow} has content`)
 
   t.same(errors, [], 'no script errors in the page')
+  t.equal(leaked, 0, 'x-tether-cache never reached a client')
   load$.on = false
   await load
   t.ok(sent > 50, `the load sent ${sent} requests (${[...served].map(([n, c]) => `${n}: ${c}`).join(', ')})`)

@@ -23,16 +23,17 @@ t.test('timeline: per-second slots, windows, percentiles as bucket upper bounds'
   // Second 0: 100 answers from a, latencies 1..100 ms; 2 errors of the balancer's own.
   for (let i = 1; i <= 100; i++) {
     tl.responseHead(stats('a'), i)
-    tl.finished({ node: 'a', status: i <= 90 ? 200 : i <= 95 ? 404 : 500, bytesOut: 10, ownError: false })
+    // a's app reports its near-cache: 75 hits, 20 misses, 5 answers without a session read.
+    tl.finished({ node: 'a', status: i <= 90 ? 200 : i <= 95 ? 404 : 500, bytesOut: 10, ownError: false, cache: i <= 75 ? 'hit' : i <= 95 ? 'miss' : null })
     tl.routed('sticky')
   }
-  tl.finished({ node: 'b', status: 503, bytesOut: 0, ownError: true })
-  tl.finished({ node: null, status: 503, bytesOut: 0, ownError: true })
+  tl.finished({ node: 'b', status: 503, bytesOut: 0, ownError: true, cache: null })
+  tl.finished({ node: null, status: 503, bytesOut: 0, ownError: true, cache: null })
   tl.moved('maint')
   tl.retried()
   now += 1000
   // Second 1: nothing from a; 3 from b at 5 ms.
-  for (let i = 0; i < 3; i++) { tl.responseHead(stats('b'), 5); tl.finished({ node: 'b', status: 302, bytesOut: 1, ownError: false }) }
+  for (let i = 0; i < 3; i++) { tl.responseHead(stats('b'), 5); tl.finished({ node: 'b', status: 302, bytesOut: 1, ownError: false, cache: null }) }
   now += 1000
   const r: StatsReport = tl.report(['a', 'b'], null)
   const first = r.series.t.indexOf(1_000_000_000)
@@ -58,6 +59,12 @@ t.test('timeline: per-second slots, windows, percentiles as bucket upper bounds'
   t.equal(r.summary.nodes.a?.rate, 10, '100 requests in the last 10 s: 10/s')
   t.same(r.summary.nodes.a?.responses, { '1xx': 0, '2xx': 90, '3xx': 0, '4xx': 5, '5xx': 5, none: 0 })
   t.equal(r.summary.nodes.a?.bytesOut, 1000)
+  t.equal(r.series.nodes.a?.cacheHits[first], 75, 'near-cache hits the node reported in that second')
+  t.equal(r.series.nodes.a?.cacheMisses[first], 20)
+  t.equal(r.series.total.cacheHits[first], 75)
+  t.equal(r.summary.nodes.a?.cacheHitRate, 0.789, '75 of 95 reported reads over the last 60 s')
+  t.equal(r.summary.nodes.b?.cacheHitRate, null, 'a node that reports no reads has no hit rate, not 0')
+  t.equal(r.summary.total.cacheHitRate, 0.789)
   t.same(r.summary.nodes.b?.responses, { '1xx': 0, '2xx': 0, '3xx': 3, '4xx': 0, '5xx': 1, none: 0 })
   t.equal(r.totals.moves.maint, 1)
   t.equal(r.totals.retries, 1)
@@ -66,7 +73,7 @@ t.test('timeline: per-second slots, windows, percentiles as bucket upper bounds'
   t.same(later.series.t, [1_000_000_001], 'only the seconds after `since`, never the current one')
   // The ring forgets what is older than its window, and reuses its slots.
   now += 61_000
-  tl.finished({ node: 'a', status: 200, bytesOut: 0, ownError: false })
+  tl.finished({ node: 'a', status: 200, bytesOut: 0, ownError: false, cache: null })
   now += 1000
   const wrapped = tl.report(['a'], null)
   t.equal(wrapped.series.t.length, 60, 'never more than the window')
@@ -156,8 +163,8 @@ t.test('tether-balancer status: the node table in a terminal, from the admin API
   t.match(usage.stderr(), /TETHER_ERR_CLI_USAGE/)
   t.equal(adminUrl('9000').href, 'http://127.0.0.1:9000/')
   t.equal(adminUrl('10.0.0.1:9100').href, 'http://10.0.0.1:9100/')
-  t.equal(formatStatus([], { totals: { routes: { sticky: 1, new: 2, moved: 3 }, moves: { down: 0, maint: 3, drain: 0, removed: 0, backup: 0, failed: 0 }, retries: 0 }, summary: { nodes: {} } } as unknown as StatsReport).split('\n')[2],
-    'routes: sticky 1, new 2, moved 3 (maint 3); retries 0; latency in ms over the last 60 s, req/s over the last 10 s')
+  t.equal(formatStatus([], { totals: { routes: { sticky: 1, new: 2, moved: 3 }, moves: { down: 0, maint: 3, drain: 0, removed: 0, backup: 0, failed: 0 }, retries: 0 }, summary: { total: { cacheHitRate: 0.5 }, nodes: {} } } as unknown as StatsReport).split('\n')[2],
+    'routes: sticky 1, new 2, moved 3 (maint 3); retries 0; near-cache hit rate 50.0%; latency and cache hits over the last 60 s, req/s over the last 10 s')
 })
 
 t.test('the Grafana dashboard names only series that /metrics serves', async (t) => {

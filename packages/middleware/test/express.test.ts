@@ -291,7 +291,9 @@ const cases: Array<[string, (t: Test, ctx: Ctx) => Promise<void>]> = [
     const calls = async () => [...(await admin.info('commandstats')).matchAll(/^cmdstat_(?:hgetall|evalsha|eval|del):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
     const b = new Browser()
     await b.post(`${app}/set?k=user&v="ada"`)
-    // The node's own write invalidated its copy: the next read loads (and caches) it.
+    // The node's own write invalidated its copy: the next read loads (and caches) it, once the
+    // invalidation has arrived (a load that began before it never keeps its result).
+    await sleep(100)
     t.equal((await b.get(`${app}/get?k=user`)).json().value, 'ada')
     const id = /tether\.sid=([^.;]+)/.exec(b.cookie ?? '')?.[1]
     await sleep(100)
@@ -302,6 +304,20 @@ const cases: Array<[string, (t: Test, ctx: Ctx) => Promise<void>]> = [
     await admin.hset(`tether:sess:{${id!}}`, 'user', '"grace"')
     await sleep(100)
     t.equal((await b.get(`${app}/get?k=user`)).json().value, 'grace', 'a write by another Redis client is read at once')
+  }],
+
+  ['x-tether-cache tells the balancer hit or miss, and only the balancer', async (t, ctx) => {
+    const app = await ctx.app(t, { store: ctx.store, nearCache: true })
+    const b = new Browser()
+    const fresh = await b.post(`${app}/set?k=user&v="ada"`, { 'x-tether-route': 'new' })
+    t.equal(fresh.headers['x-tether-cache'], undefined, 'no session cookie yet: no read to report')
+    await sleep(100) // the write's own invalidation arrives first (see the case above)
+    t.equal((await b.get(`${app}/get?k=user`, { 'x-tether-route': 'sticky' })).headers['x-tether-cache'], 'miss', 'the first read loads from the store')
+    await sleep(50)
+    t.equal((await b.get(`${app}/get?k=user`, { 'x-tether-route': 'sticky' })).headers['x-tether-cache'], 'hit', 'the next one is served by the near-cache')
+    t.equal((await b.get(`${app}/get?k=user`)).headers['x-tether-cache'], undefined, 'not through tether-balancer: nothing sent')
+    const plain = await ctx.app(t, { store: ctx.store })
+    t.equal((await b.get(`${plain}/get?k=user`, { 'x-tether-route': 'sticky' })).headers['x-tether-cache'], undefined, 'without the near-cache: nothing sent')
   }],
 
   ['lock mode: read-modify-writes of one session run one at a time', async (t, ctx) => {

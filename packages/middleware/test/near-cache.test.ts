@@ -77,6 +77,22 @@ t.test('MemoryStore: reads of a cached session cost no store call, under any rou
   t.equal(store.ops('load').length, loads, 'five reads, whatever the route header says, no load')
 })
 
+t.test('x-tether-cache tells the balancer hit or miss, and only the balancer', async (t) => {
+  const store = new RecordingStore(new MemoryStore())
+  const a = await node(t, store)
+  const c = new Client()
+  const via = { 'x-tether-route': 'sticky' }
+  t.equal((await c.get(a, '/set?v=ada', via)).headers['x-tether-cache'], undefined, 'no session cookie yet: no read to report')
+  const results: unknown[] = []
+  for (let i = 0; i < 4; i++) results.push((await c.get(a, '/me', via)).headers['x-tether-cache'])
+  t.same(results, ['miss', 'hit', 'hit', 'hit'], 'one load after the write, then the copy')
+  t.equal(store.ops('load').length, 1, 'and the store saw exactly the one load reported as a miss')
+  t.equal((await c.get(a, '/me')).headers['x-tether-cache'], undefined, 'not through tether-balancer: nothing sent')
+  const plain = await makeApp(t, { store })
+  plain.get('/me', async (req) => ({ user: req.session.user ?? null }))
+  t.equal((await c.get(plain, '/me', via)).headers['x-tether-cache'], undefined, 'without the near-cache: nothing sent')
+})
+
 t.test('reproduction 1: an old sticky cookie never reads a value older than the store', async (t) => {
   const store = new MemoryStore()
   const a = await node(t, store)

@@ -29,7 +29,7 @@ export class BalancerMetrics implements ProxyEvents {
   #retries = 0
   readonly #errors = new Map<ErrorCode, number>()
   /** Per node: answers by status class (index 0: none, the client went away), and body bytes. */
-  readonly #answers = new Map<string, { classes: number[], bytes: number }>()
+  readonly #answers = new Map<string, { classes: number[], bytes: number, hit: number, miss: number }>()
   readonly #moves = new Map<MoveCause, number>()
   readonly #latency: Histogram<'node'>
   readonly #perTry: Counter<'node'>
@@ -143,6 +143,19 @@ export class BalancerMetrics implements ProxyEvents {
         for (const [node, a] of answers) this.inc({ node }, a.bytes)
       }
     }))
+    this.#collected.push(new Counter({
+      name: `${PREFIX}near_cache_reads_total`,
+      help: 'Session reads the app nodes reported in x-tether-cache, by node and result: hit (served by the node\'s near-cache) or miss (read from the store).',
+      labelNames: ['node', 'result'],
+      registers,
+      collect (this: Counter<'node' | 'result'>) {
+        this.reset()
+        for (const [node, a] of answers) {
+          if (a.hit > 0) this.inc({ node, result: 'hit' }, a.hit)
+          if (a.miss > 0) this.inc({ node, result: 'miss' }, a.miss)
+        }
+      }
+    }))
     const moves = this.#moves
     this.#collected.push(new Counter({
       name: `${PREFIX}session_moves_total`,
@@ -184,10 +197,11 @@ export class BalancerMetrics implements ProxyEvents {
   finished (r: FinishedRequest): void {
     const name = r.node ?? ''
     let a = this.#answers.get(name)
-    if (a === undefined) { a = { classes: [0, 0, 0, 0, 0, 0], bytes: 0 }; this.#answers.set(name, a) }
+    if (a === undefined) { a = { classes: [0, 0, 0, 0, 0, 0], bytes: 0, hit: 0, miss: 0 }; this.#answers.set(name, a) }
     const cls = r.status >= 100 && r.status < 600 ? Math.floor(r.status / 100) : 0
     a.classes[cls] = (a.classes[cls] ?? 0) + 1
     a.bytes += r.bytesOut
+    if (r.cache !== null) a[r.cache]++
   }
 
   /** A wait in the queue ended after `ms`. */

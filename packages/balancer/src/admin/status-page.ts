@@ -2,8 +2,8 @@
  * The HTML status page, in the spirit of HAProxy's stats page: one table row per node (state,
  * health, weight, in-flight requests, requests/s, latency percentiles, answers by class, bytes,
  * the last check), buttons to drain, put in maint and activate, a weight field; charts of the
- * last 15 minutes (rate, p99 latency, errors, routes) and the session view (routes and moves
- * by cause). Rendered on the server so the table reads without JavaScript; the inline script
+ * last 15 minutes (rate, p99 latency, errors, routes, near-cache hit rate) and the session view
+ * (routes, moves by cause, and the near-cache hit rate the app nodes report). Rendered on the server so the table reads without JavaScript; the inline script
  * (`status-script.ts`, allowed by its hash in the CSP, no external assets) sends the admin API
  * calls and keeps the page live.
  */
@@ -61,6 +61,11 @@ function bytes (n: number): string {
   if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`
   if (n < 1073741824) return `${(n / 1048576).toFixed(1)} MiB`
   return `${(n / 1073741824).toFixed(2)} GiB`
+}
+
+/** A near-cache hit rate (0–1) as a percentage, or a dash when the nodes reported no reads. */
+function percent (rate: number | null | undefined): string {
+  return rate === null || rate === undefined ? '–' : `${(rate * 100).toFixed(1)} %`
 }
 
 function row (n: NodeSnapshot, s: NodeSummary | undefined): string {
@@ -157,6 +162,7 @@ ${chart('rate', 'Requests per second')}
 ${chart('latency', 'p99 latency (ms)')}
 ${chart('errors', 'Errors per second (5xx and the balancer\'s own)')}
 ${chart('routes', 'Routes per second')}
+${chart('cache', 'Near-cache hit rate (%)')}
 </div>
 <h2>Sessions</h2>
 <div class="scroll">
@@ -164,6 +170,13 @@ ${chart('routes', 'Routes per second')}
 <caption class="muted">How requests found their node since start, and why sessions moved</caption>
 <thead><tr><th scope="col">route</th>${(['sticky', 'new', 'moved'] as const).map((r) => `<th scope="col">${r}</th>`).join('')}<th scope="col">moved because</th>${MOVE_CAUSES.map((c) => `<th scope="col">${c}</th>`).join('')}</tr></thead>
 <tbody><tr><th scope="row">requests</th>${(['sticky', 'new', 'moved'] as const).map((r) => `<td data-route="${r}">${totals?.routes[r] ?? 0}</td>`).join('')}<td></td>${MOVE_CAUSES.map((c) => `<td data-move="${c}">${totals?.moves[c] ?? 0}</td>`).join('')}</tr></tbody>
+</table>
+</div>
+<div class="scroll">
+<table class="sessions">
+<caption class="muted">Near-cache hit rate over the last 60 s: the share of session reads each app node served from its near-cache, as it reports them in <code>x-tether-cache</code> (– when a node reports none)</caption>
+<thead><tr><th scope="col">near-cache</th><th scope="col">all nodes</th>${nodes.map((n) => `<th scope="col">${escapeHtml(n.name)}</th>`).join('')}</tr></thead>
+<tbody><tr><th scope="row">hit rate</th><td data-cache="">${percent(summary?.total.cacheHitRate)}</td>${nodes.map((n) => `<td data-cache="${escapeHtml(n.name)}">${percent(summary?.nodes[n.name]?.cacheHitRate)}</td>`).join('')}</tr></tbody>
 </table>
 </div>
 </main>

@@ -5,7 +5,7 @@
  * cells and draw the charts as SVG polylines. Without JavaScript the table is still complete:
  * the server renders it.
  *
- * Why no chart library: four line charts of at most 900 points each are ~60 lines of SVG code,
+ * Why no chart library: five line charts of at most 900 points each are ~60 lines of SVG code,
  * while uPlot (the smallest well-kept one) would add 45 kB to vendor and a second hash to keep.
  */
 export const STATUS_SCRIPT = `
@@ -137,7 +137,21 @@ function render (nodes) {
   var rc = { sticky: '#059669', new: '#2563eb', moved: '#dc2626' };
   draw('chart-routes', ['sticky', 'new', 'moved'].map(function (r) { return { color: rc[r], values: data.routes[r] }; }));
   legend('legend-routes', ['sticky', 'new', 'moved'].map(function (r) { return { name: r, color: rc[r] }; }));
+  draw('chart-cache', [{ color: '#111827', width: 2, values: hitRate(data.total) }].concat(names.map(function (name) {
+    return { color: colors[name], values: hitRate(data.nodes[name]) };
+  })));
+  legend('legend-cache', [{ name: 'all', color: '#111827' }].concat(nodeLegend));
 }
+
+// Per second: the share of reported session reads the near-cache served, in %; a gap (null)
+// for a second in which no read was reported.
+function hitRate (series) {
+  return series.cacheHits.map(function (h, i) {
+    var all = h + series.cacheMisses[i];
+    return all === 0 ? null : Math.round(h / all * 1000) / 10;
+  });
+}
+function percent (rate) { return rate === null || rate === undefined ? '–' : (rate * 100).toFixed(1) + ' %'; }
 
 var since = null;
 async function refresh () {
@@ -152,6 +166,11 @@ async function refresh () {
     Object.keys(stats.totals.moves).forEach(function (cause) {
       var cell = document.querySelector('[data-move="' + cause + '"]');
       if (cell) cell.textContent = String(stats.totals.moves[cause]);
+    });
+    document.querySelectorAll('[data-cache]').forEach(function (cell) {
+      var name = cell.getAttribute('data-cache');
+      var s = name === '' ? stats.summary.total : stats.summary.nodes[name];
+      cell.textContent = percent(s ? s.cacheHitRate : null);
     });
     Object.keys(stats.totals.routes).forEach(function (route) {
       var cell = document.querySelector('[data-route="' + route + '"]');

@@ -1,7 +1,7 @@
 /**
  * The status page's memory: what happened in each of the last `seconds` seconds, per node and
  * in total (requests, 1xx–5xx answers, the balancer's own error answers, response bytes, upstream
- * latency, routes, moves by cause, retries).
+ * latency, routes, moves by cause, retries, near-cache hits and misses the nodes reported).
  *
  * Why not read it back from prom-client: a Prometheus histogram is cumulative since start, so a
  * chart of "p99 over the last minute" needs the history a scraper keeps; the balancer has no
@@ -38,10 +38,15 @@ class Counts {
   /** Error answers the balancer sent itself (502/503/504 of its own). */
   errors = 0
   bytesOut = 0
+  /** Session reads the node reported in `x-tether-cache`: near-cache hits and misses. */
+  cacheHits = 0
+  cacheMisses = 0
   latencyCount = 0
   readonly latency = new Uint32Array(BUCKETS)
 
   add (other: Counts): void {
+    this.cacheHits += other.cacheHits
+    this.cacheMisses += other.cacheMisses
     this.requests += other.requests
     for (let i = 0; i < 6; i++) this.classes[i] = (this.classes[i] ?? 0) + (other.classes[i] ?? 0)
     this.errors += other.errors
@@ -79,7 +84,7 @@ class Slot {
   reset (second: number): void {
     this.second = second
     const t = this.total
-    t.requests = 0; t.errors = 0; t.bytesOut = 0; t.latencyCount = 0
+    t.requests = 0; t.errors = 0; t.bytesOut = 0; t.latencyCount = 0; t.cacheHits = 0; t.cacheMisses = 0
     t.classes.fill(0); t.latency.fill(0)
     this.nodes.clear()
     this.routes.sticky = 0; this.routes.new = 0; this.routes.moved = 0
@@ -108,6 +113,11 @@ export interface NodeSummary {
   readonly errors: number
   /** Response body bytes sent to clients from this node, since start. */
   readonly bytesOut: number
+  /**
+   * Share of session reads the node's near-cache served over the last 60 s (0–1), as the node
+   * reported them in `x-tether-cache`; null when it reported none (no near-cache, no sessions).
+   */
+  readonly cacheHitRate: number | null
 }
 
 /** Columnar series, one value per second, oldest first. */
@@ -130,6 +140,9 @@ export interface SeriesOf {
   readonly p50: Array<number | null>
   readonly p95: Array<number | null>
   readonly p99: Array<number | null>
+  /** Session reads served by the near-cache, and read from the store, as the nodes reported. */
+  readonly cacheHits: number[]
+  readonly cacheMisses: number[]
 }
 
 /** What `GET /api/stats` answers. */
@@ -143,7 +156,7 @@ export interface StatsReport {
 }
 
 function emptySeries (): SeriesOf {
-  return { requests: [], errors: [], s5xx: [], s4xx: [], p50: [], p95: [], p99: [] }
+  return { requests: [], errors: [], s5xx: [], s4xx: [], p50: [], p95: [], p99: [], cacheHits: [], cacheMisses: [] }
 }
 
 function pushPoint (s: SeriesOf, c: Counts | undefined): void {
@@ -154,6 +167,8 @@ function pushPoint (s: SeriesOf, c: Counts | undefined): void {
   s.p50.push(c === undefined ? null : quantile(c, 0.5))
   s.p95.push(c === undefined ? null : quantile(c, 0.95))
   s.p99.push(c === undefined ? null : quantile(c, 0.99))
+  s.cacheHits.push(c?.cacheHits ?? 0)
+  s.cacheMisses.push(c?.cacheMisses ?? 0)
 }
 
 /**
@@ -240,6 +255,8 @@ export class Timeline implements ProxyEvents {
       c.classes[cls] = (c.classes[cls] ?? 0) + 1
       if (r.ownError) c.errors++
       c.bytesOut += r.bytesOut
+      if (r.cache === 'hit') c.cacheHits++
+      else if (r.cache === 'miss') c.cacheMisses++
     }
   }
 
@@ -266,7 +283,8 @@ export class Timeline implements ProxyEvents {
       p99: quantile(minute, 0.99),
       responses: { '1xx': k[1] ?? 0, '2xx': k[2] ?? 0, '3xx': k[3] ?? 0, '4xx': k[4] ?? 0, '5xx': k[5] ?? 0, none: k[0] ?? 0 },
       errors: all.errors,
-      bytesOut: all.bytesOut
+      bytesOut: all.bytesOut,
+      cacheHitRate: minute.cacheHits + minute.cacheMisses === 0 ? null : Math.round(minute.cacheHits / (minute.cacheHits + minute.cacheMisses) * 1000) / 1000
     }
   }
 

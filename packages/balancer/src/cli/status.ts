@@ -34,6 +34,11 @@ function cell (v: number | null): string {
   return v === null ? '-' : String(v)
 }
 
+/** A near-cache hit rate (0–1) as a percentage; `-` when the node reported no reads. */
+function hitRate (rate: number | null | undefined): string {
+  return rate === null || rate === undefined ? '-' : `${(rate * 100).toFixed(1)}%`
+}
+
 /**
  * The node table as text, one line per node, columns aligned.
  *
@@ -43,14 +48,14 @@ function cell (v: number | null): string {
  * ```
  */
 export function formatStatus (nodes: readonly NodeSnapshot[], stats: StatsReport): string {
-  const header = ['NODE', 'STATUS', 'STATE', 'HEALTH', 'WEIGHT', 'ACTIVE', 'REQ/S', 'P50', 'P95', 'P99', '2XX', '3XX', '4XX', '5XX', 'ERRORS', 'LAST CHECK']
+  const header = ['NODE', 'STATUS', 'STATE', 'HEALTH', 'WEIGHT', 'ACTIVE', 'REQ/S', 'P50', 'P95', 'P99', '2XX', '3XX', '4XX', '5XX', 'ERRORS', 'CACHE HIT', 'LAST CHECK']
   const rows = nodes.map((n) => {
     const s = stats.summary.nodes[n.name]
     const check = n.lastCheck === null ? '-' : n.lastCheck.ok ? `ok ${n.lastCheck.status ?? ''}`.trim() : `fail ${n.lastCheck.error ?? ''}`.trim()
     return [n.name, n.status, n.state, n.health, String(n.weight), String(n.activeConnections), String(s?.rate ?? 0),
       cell(s?.p50 ?? null), cell(s?.p95 ?? null), cell(s?.p99 ?? null),
       String(s?.responses['2xx'] ?? 0), String(s?.responses['3xx'] ?? 0), String(s?.responses['4xx'] ?? 0), String(s?.responses['5xx'] ?? 0),
-      String(n.errors), check]
+      String(n.errors), hitRate(s?.cacheHitRate), check]
   })
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cols: string[]): string => cols.map((c, i) => i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
@@ -60,7 +65,7 @@ export function formatStatus (nodes: readonly NodeSnapshot[], stats: StatsReport
     line(header),
     ...rows.map(line),
     '',
-    `routes: sticky ${t.routes.sticky}, new ${t.routes.new}, moved ${t.routes.moved}${moves === '' ? '' : ` (${moves})`}; retries ${t.retries}; latency in ms over the last 60 s, req/s over the last 10 s`
+    `routes: sticky ${t.routes.sticky}, new ${t.routes.new}, moved ${t.routes.moved}${moves === '' ? '' : ` (${moves})`}; retries ${t.retries}; near-cache hit rate ${hitRate(stats.summary.total.cacheHitRate)}; latency and cache hits over the last 60 s, req/s over the last 10 s`
   ].join('\n') + '\n'
 }
 

@@ -35,7 +35,7 @@ export type MoveCause = 'down' | 'maint' | 'drain' | 'removed' | 'backup' | 'fai
  *
  * @example
  * ```ts
- * const done: FinishedRequest = { node: 'app1', status: 200, bytesOut: 512, ownError: false }
+ * const done: FinishedRequest = { node: 'app1', status: 200, bytesOut: 512, ownError: false, cache: 'hit' }
  * ```
  */
 export interface FinishedRequest {
@@ -47,6 +47,8 @@ export interface FinishedRequest {
   readonly bytesOut: number
   /** The answer was the balancer's own error (502, 503, 504), not the node's. */
   readonly ownError: boolean
+  /** The node's near-cache report (`x-tether-cache`): hit, miss, or null for none. */
+  readonly cache: 'hit' | 'miss' | null
 }
 
 /**

@@ -147,13 +147,27 @@ export function scanRequestHeaders (
 }
 
 /**
+ * What an app node's session middleware reported in `x-tether-cache`: its near-cache served the
+ * session (`hit`) or read the store (`miss`); null when it sent nothing (no near-cache, no
+ * session, or not a Tether app).
+ *
+ * @example
+ * ```ts
+ * const cache: CacheReport = filterResponseHeaders(raw, out, false)
+ * ```
+ */
+export type CacheReport = 'hit' | 'miss' | null
+
+/**
  * Strip a response's hop-by-hop headers, appending the rest to `out`. When the upstream framed
  * the body with Transfer-Encoding, its Content-Length (if any) is dropped too (RFC 9112 §6.3):
- * Node re-frames the body towards the client.
+ * Node re-frames the body towards the client. `x-tether-cache` is the app's report to the
+ * balancer, not to the client: it is taken out and returned.
  */
-export function filterResponseHeaders (raw: readonly string[], out: string[], keepUpgrade: boolean): void {
+export function filterResponseHeaders (raw: readonly string[], out: string[], keepUpgrade: boolean): CacheReport {
   let connectionTokens: string | undefined
   let transferEncoding = false
+  let cache: CacheReport = null
   const start = out.length
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
@@ -174,6 +188,12 @@ export function filterResponseHeaders (raw: readonly string[], out: string[], ke
         }
         if (lowerEquals(name, 'keep-alive')) continue
         break
+      case 14:
+        if (lowerEquals(name, 'x-tether-cache')) {
+          cache = value === 'hit' ? 'hit' : value === 'miss' ? 'miss' : cache
+          continue
+        }
+        break
       case 16: if (lowerEquals(name, 'proxy-connection')) continue; break
       case 17: if (lowerEquals(name, 'transfer-encoding')) { transferEncoding = true; continue } break
       case 18: if (lowerEquals(name, 'proxy-authenticate')) continue; break
@@ -182,6 +202,7 @@ export function filterResponseHeaders (raw: readonly string[], out: string[], ke
   }
   if (transferEncoding) removeNamed(out, start, 'content-length')
   if (connectionTokens !== undefined && !keepUpgrade) removeListed(out, connectionTokens, start)
+  return cache
 }
 
 /**

@@ -21,6 +21,7 @@ import { errorCodes, type ErrorCode } from '../errors.js'
 import type { UpstreamNode } from '../pool/node.js'
 import type { ProxyRuntime, ProxyShared } from './context.js'
 import { filterResponseHeaders } from './headers.js'
+import type { CacheReport } from './headers.js'
 import { respondError } from './respond.js'
 import { RoutedRequest } from './routing.js'
 
@@ -62,6 +63,8 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
   bytesOut = 0
   /** The answer is the balancer's own error. */
   ownError = false
+  /** The node's near-cache report on its response head. */
+  cache: CacheReport = null
   readonly #start: number
   /** The per-try deadline of the current attempt, when one applies. */
   #perTry: NodeJS.Timeout | null = null
@@ -140,7 +143,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     const node = lease.node
     this.shared.events.responseHead(node, performance.now() - lease.startedAt)
     const out: string[] = []
-    filterResponseHeaders(raw, out, false)
+    this.cache = filterResponseHeaders(raw, out, false)
     if (this.sendCookie) out.push('set-cookie', node.setCookie)
     const res = this.res
     if (this.shared.closing) res.shouldKeepAlive = false
@@ -253,7 +256,7 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     this.res.exchange = null
     const shared = this.shared
     shared.events.routed(this.route)
-    shared.events.finished({ node: this.served ?? null, status: this.status, bytesOut: this.bytesOut, ownError: this.ownError })
+    shared.events.finished({ node: this.served ?? null, status: this.status, bytesOut: this.bytesOut, ownError: this.ownError, cache: this.cache })
     if (this.rt.accessLog) {
       shared.log.info({
         access: true,

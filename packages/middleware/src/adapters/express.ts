@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { SessionManager } from '../core/manager.js'
+import { CACHE_HEADER, cacheReport } from '../core/cache-report.js'
 import type { SessionAdmin } from '../core/manager.js'
 import { TetherError } from '../errors.js'
 import type { SessionLogger, SessionOptions } from '../options.js'
@@ -167,6 +168,8 @@ export function expressSession (options: ExpressSessionOptions): ExpressSessionM
         req.session = state.proxy
         Object.defineProperty(req, 'sessionID', SESSION_ID)
         req.sessionStore = manager.store
+        const cache = cacheReport(state, headers['x-tether-route'])
+        if (cache !== undefined && !res.headersSent) res.setHeader(CACHE_HEADER, cache)
         // A request that only reads plain values never needs its output held: the hooks go in
         // at the session's first write (or anything else that may need a save), if it comes
         // before the response starts.

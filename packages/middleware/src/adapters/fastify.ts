@@ -6,6 +6,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SessionManager } from '../core/manager.js'
+import { CACHE_HEADER, cacheReport } from '../core/cache-report.js'
 import type { SessionAdmin } from '../core/manager.js'
 import type { SessionOptions } from '../options.js'
 import type { Session } from '../session/types.js'
@@ -47,7 +48,7 @@ async function plugin (fastify: FastifyInstance, options: FastifySessionOptions)
   fastify.decorateRequest('session', null as unknown as Session)
   fastify.decorateRequest(kState, undefined)
 
-  fastify.addHook('onRequest', async (request: WithState) => {
+  fastify.addHook('onRequest', async (request: WithState, reply: FastifyReply) => {
     const lock = request.routeOptions.config?.session?.lock ?? lockByDefault
     const headers = request.headers
     const state = await manager.open({
@@ -58,6 +59,8 @@ async function plugin (fastify: FastifyInstance, options: FastifySessionOptions)
     })
     request[kState] = state
     request.session = state.proxy
+    const cache = cacheReport(state, headers['x-tether-route'])
+    if (cache !== undefined) reply.header(CACHE_HEADER, cache)
   })
 
   fastify.addHook('onSend', async (request: WithState, reply: FastifyReply, payload: unknown) => {

@@ -104,12 +104,14 @@ export class SessionManager implements SessionOps, WriteContext {
     } else if (cache !== undefined) {
       const copy = cache.get(read.id, state.seenVersion, Date.now(), this.options.refreshBelow)
       if (copy !== undefined) {
+        state.cacheResult = 'hit'
         state.adopt(read.id, copy)
         state.sendCookie = read.resign
         return state
       }
     }
     const stored = await this.#load(read.id)
+    if (cache !== undefined) state.cacheResult = 'miss'
     if (stored === undefined) {
       await this.release(state)
       return state

@@ -70,6 +70,12 @@ export class SessionState implements ProxyTarget, LifetimeHolder {
   finished = false
   /** The highest version of this session the client says it has seen (near-cache only). */
   seenVersion = 0
+  /**
+   * With the near-cache on, where this request's session came from: `hit` (a copy, no store
+   * round trip) or `miss` (read from the store). Undefined without the near-cache or without a
+   * session cookie to read. Reported to the balancer in `x-tether-cache` (see core/cache-report.ts).
+   */
+  cacheResult: 'hit' | 'miss' | undefined
   /** Set once something happened that finishing may have to save or answer. */
   dirty = false
   /**
