@@ -2,7 +2,7 @@
 // with configs in a temp dir (never the system services), and small Node proxies, all in
 // front of the same upstreams. Each `start*` returns { url, pid, stop }.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +22,22 @@ export function cpuSeconds (pid) {
   } catch {
     return NaN
   }
+}
+
+/**
+ * CPU seconds of a whole process group (a proxy's master and workers): the sum over the live
+ * processes whose group is `pgid` (bench processes run in their own group, see proc.mjs).
+ */
+export function groupCpuSeconds (pgid) {
+  let sum = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')
+      if (Number(fields[2]) === pgid) sum += (Number(fields[11]) + Number(fields[12])) / 100
+    } catch { /* exited meanwhile */ }
+  }
+  return sum
 }
 
 /** Wait for a started process to listen; on failure, say what it printed. */
@@ -45,15 +61,19 @@ export function ensureCommand (cmd, pkg, versionArgs = ['-v']) {
   execFileSync('bash', ['-c', `DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg} >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg} >/dev/null)`], { stdio: 'inherit' })
 }
 
-/** nginx, one worker, upstream keep-alive, no access log; foreground, no master process. */
-export async function startNginx (upstreams) {
+/**
+ * nginx, upstream keep-alive, no access log, in the foreground: one worker and no master
+ * process by default; with `workers` > 1, a master and that many workers (nginx runs several
+ * workers only under a master).
+ */
+export async function startNginx (upstreams, { workers = 1 } = {}) {
   ensureCommand('nginx', 'nginx')
   const dir = mkdtempSync(join(tmpdir(), 'tether-nginx-'))
   const port = await freePort()
   const conf = join(dir, 'nginx.conf')
   writeFileSync(conf, `daemon off;
-master_process off;
-worker_processes 1;
+master_process ${workers > 1 ? 'on' : 'off'};
+worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -83,14 +103,14 @@ ${upstreams.map((u) => `    server ${u.replace('http://', '')};`).join('\n')}
   return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
 }
 
-/** HAProxy, one thread, keep-alive and connection reuse towards the upstreams; foreground. */
-export async function startHaproxy (upstreams) {
+/** HAProxy, `threads` threads (default 1), keep-alive and connection reuse towards the upstreams; foreground. */
+export async function startHaproxy (upstreams, { threads = 1 } = {}) {
   ensureCommand('haproxy', 'haproxy')
   const dir = mkdtempSync(join(tmpdir(), 'tether-haproxy-'))
   const port = await freePort()
   const conf = join(dir, 'haproxy.cfg')
   writeFileSync(conf, `global
-  nbthread 1
+  nbthread ${threads}
   maxconn 4096
 defaults
   mode http

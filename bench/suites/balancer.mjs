@@ -9,14 +9,16 @@
 //
 // Also measured: the ip-hash choice (weighted rendezvous hashing) against Maglev and modulo
 // hashing: lookup speed and the share of clients moved when a node joins or leaves.
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { freePort, startProcess, waitForPort } from '../lib/proc.mjs'
 import { wrk } from '../lib/load.mjs'
-import { cpuSeconds, startHaproxy, startNginx, startNodePeer } from '../lib/peers.mjs'
+import { cpuSeconds, groupCpuSeconds, startHaproxy, startNginx, startNodePeer } from '../lib/peers.mjs'
 import { fmt, table } from '../lib/table.mjs'
 
 const SECRET = 'bench-sticky-secret-0123456789'
@@ -32,7 +34,7 @@ async function startUpstreams (root, count) {
   return urls
 }
 
-async function startBalancer (root, upstreams, engine) {
+async function startBalancer (root, upstreams, engine, workers) {
   const dir = mkdtempSync(join(tmpdir(), 'tether-balancer-bench-'))
   const port = await freePort()
   const file = join(dir, 'balancer.yaml')
@@ -47,7 +49,7 @@ async function startBalancer (root, upstreams, engine) {
     'log: { level: warn }',
     ''
   ].join('\n'))
-  const proc = startProcess(process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--config', file])
+  const proc = startProcess(process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--config', file, ...(workers === undefined ? [] : ['--workers', String(workers)])])
   await waitForPort(port)
   return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
 }
@@ -123,8 +125,71 @@ export default async function (ctx) {
     ''
   ].join('\n'))
 
+  out.push(await cores(ctx, upstreams))
   out.push(await hashing(root))
   return out.join('\n')
+}
+
+// ---- every core ----------------------------------------------------------------------------
+
+/** True when this build's CLI takes `--workers` (issue 12). */
+function hasWorkers (root) {
+  try {
+    return execFileSync(process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--help'], { encoding: 'utf8' }).includes('--workers')
+  } catch (err) {
+    return String(err.stdout ?? '').includes('--workers')
+  }
+}
+
+/**
+ * The same proxies at 1 and 2 cores: nginx `worker_processes N`, HAProxy `nbthread N`,
+ * tether-balancer `--workers N`, in front of the same upstreams, wrk with 2 threads and 100
+ * connections so that the client is not what limits 2 workers. CPU is the whole process
+ * group's (master and workers). Interleaved rounds, best of each, as above.
+ */
+async function cores (ctx, upstreams) {
+  const { root, duration, quick } = ctx
+  if (!hasWorkers(root)) return '(tether-balancer has no --workers in this build: the cores table is skipped)\n'
+  const rounds = quick ? 1 : 3
+  const targets = []
+  for (const n of [1, 2]) {
+    targets.push({ n, name: `nginx, worker_processes ${n}`, start: () => startNginx(upstreams, { workers: n }), nginx: true })
+    targets.push({ n, name: `HAProxy, nbthread ${n}`, start: () => startHaproxy(upstreams, { threads: n }) })
+    targets.push({ n, name: `tether-balancer, --workers ${n}`, start: () => startBalancer(root, upstreams, 'h1', n), ours: true })
+  }
+  const best = new Map()
+  for (let round = 0; round < rounds; round++) {
+    const order = targets.map((_, i) => targets[(i + round * 2) % targets.length])
+    for (const target of order) {
+      const server = await target.start()
+      try {
+        await wrk(`${server.url}/`, { connections: 100, threads: 2, duration: quick ? 1 : 2 })
+        const cpu0 = groupCpuSeconds(server.pid)
+        const r = await wrk(`${server.url}/`, { connections: 100, threads: 2, duration })
+        r.cpuUsPerReq = ((groupCpuSeconds(server.pid) - cpu0) * 1e6) / r.requests
+        const prev = best.get(target)
+        if (prev === undefined || r.rps > prev.rps) best.set(target, r)
+      } finally {
+        await server.stop()
+      }
+    }
+  }
+  const rows = targets.map((target) => {
+    const r = best.get(target)
+    const nginx = best.get(targets.find((x) => x.nginx && x.n === target.n))
+    const one = best.get(targets.find((x) => x.name.replace(/\d+$/, '') === target.name.replace(/\d+$/, '') && x.n === 1))
+    return [target.name, r.rps, fmt(r.p50, 2), fmt(r.p99, 2), `${fmt(r.rps / nginx.rps, 2)}×`, `${fmt(r.p99 / nginx.p99, 2)}×`, `${fmt(r.rps / one.rps, 2)}×`, fmt(r.cpuUsPerReq, 1), r.non2xx + r.socketErrors]
+  })
+  const ours = (n) => best.get(targets.find((x) => x.ours && x.n === n))
+  const nginx2 = best.get(targets.find((x) => x.nginx && x.n === 2))
+  return [
+    table(`Every core: the same proxies at 1 and 2 cores (wrk -t2 -c100, ${duration} s, best of ${rounds}; this machine has ${os.cpus().length} cores shared with wrk and the 3 upstreams)`,
+      ['proxy', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs nginx (same cores)', 'p99 vs nginx', 'vs its own 1 core', 'CPU µs/req (all processes)', 'errors'], rows),
+    [
+      `- tether-balancer --workers 2 vs nginx worker_processes 2: ${fmt(ours(2).rps / nginx2.rps, 2)}× req/s (floor 0.7×: ${ours(2).rps >= 0.7 * nginx2.rps ? 'met' : 'NOT met'}), p99 ${fmt(ours(2).p99 / nginx2.p99, 2)}× (floor ≤ 2×: ${ours(2).p99 <= 2 * nginx2.p99 ? 'met' : 'NOT met'})`,
+      ''
+    ].join('\n')
+  ].join('\n')
 }
 
 // ---- consistent hashing -------------------------------------------------------------------
