@@ -14,10 +14,7 @@
 import t from 'tap'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createBalancer } from '@tether/balancer'
-import { startRedis } from './helpers/redis.js'
-import { startApp } from './helpers/apps.js'
-import type { AppProcess } from './helpers/apps.js'
+import { nearCacheCluster } from './helpers/near-cache-cluster.js'
 import { request } from './helpers/net.js'
 import type { Reply } from './helpers/net.js'
 
@@ -25,24 +22,8 @@ const RUN_MS = Number(process.env.HISTORY_MS ?? 25_000)
 const CLIENTS = 8
 const PREFIX = 'nch:'
 
-const redis = await startRedis(t)
 const names = ['a', 'b', 'c']
-// One at a time: three processes compiling at once on a loaded 2-core machine can miss the
-// start-up bound.
-const apps: AppProcess[] = []
-for (const name of names) apps.push(await startApp(t, '../fixtures/near-cache-app.mjs', { REDIS_URL: redis.url, PREFIX, NODE_NAME: name, BROKEN: process.env.HISTORY_BROKEN ?? '' }))
-const balancer = createBalancer({
-  listen: '127.0.0.1:0',
-  algorithm: 'weighted-round-robin',
-  upstreams: apps.map((a, i) => ({ url: a.url, name: names[i]! })),
-  sticky: { secret: 'sticky-secret-0123456789-abcdefghijklmnopq' },
-  admin: { listen: '127.0.0.1:0' },
-  log: { level: 'error' }
-})
-const bound = await balancer.listen()
-t.teardown(() => balancer.close())
-const front = `http://127.0.0.1:${bound.port}`
-const admin = `http://127.0.0.1:${bound.adminPort!}`
+const { redis, apps, balancer, front, admin } = await nearCacheCluster(t, names, PREFIX, { BROKEN: process.env.HISTORY_BROKEN ?? '' })
 
 type Op = 'read' | 'write' | 'incr' | 'logout'
 interface Event {

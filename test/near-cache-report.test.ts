@@ -4,27 +4,11 @@
 // of an existing session is a near-cache hit or a store load, so the misses the balancer counted
 // for a node must equal that node's own load count exactly, and the hits the rest.
 import t from 'tap'
-import { createBalancer } from '@tether/balancer'
-import { startRedis } from './helpers/redis.js'
-import { startApp } from './helpers/apps.js'
-import type { AppProcess } from './helpers/apps.js'
+import { nearCacheCluster } from './helpers/near-cache-cluster.js'
 import { request } from './helpers/net.js'
 
-const redis = await startRedis(t)
 const names = ['a', 'b']
-const apps: AppProcess[] = []
-for (const name of names) apps.push(await startApp(t, '../fixtures/near-cache-app.mjs', { REDIS_URL: redis.url, PREFIX: 'ncrep:', NODE_NAME: name }))
-const balancer = createBalancer({
-  listen: '127.0.0.1:0',
-  upstreams: apps.map((a, i) => ({ url: a.url, name: names[i]! })),
-  sticky: { secret: 'sticky-secret-0123456789-abcdefghijklmnopq' },
-  admin: { listen: '127.0.0.1:0' },
-  log: { level: 'error' }
-})
-const bound = await balancer.listen()
-t.teardown(() => balancer.close())
-const front = `http://127.0.0.1:${bound.port}`
-const admin = `http://127.0.0.1:${bound.adminPort!}`
+const { apps, front, admin } = await nearCacheCluster(t, names, 'ncrep:')
 
 interface StatsBody { summary: { total: { cacheHitRate: number | null }, nodes: Record<string, { cacheHitRate: number | null }> }, series: { nodes: Record<string, { cacheHits: number[], cacheMisses: number[] }> } }
 

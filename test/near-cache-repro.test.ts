@@ -3,31 +3,15 @@
 // session (2), lost an acknowledged write (3) and missed a write sent straight to a node (4).
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createBalancer } from '@tether/balancer'
-import { startRedis } from './helpers/redis.js'
-import { startApp } from './helpers/apps.js'
-import type { AppProcess } from './helpers/apps.js'
+import { nearCacheCluster } from './helpers/near-cache-cluster.js'
 import { request } from './helpers/net.js'
 
 const PREFIX = 'ncr:'
-const redis = await startRedis(t)
 const names = ['a', 'b', 'c']
-const apps: AppProcess[] = []
-for (const name of names) apps.push(await startApp(t, '../fixtures/near-cache-app.mjs', { REDIS_URL: redis.url, PREFIX, NODE_NAME: name }))
-const byName = new Map(names.map((n, i) => [n, apps[i]!]))
-const balancer = createBalancer({
-  listen: '127.0.0.1:0',
-  upstreams: apps.map((a, i) => ({ url: a.url, name: names[i]! })),
-  sticky: { secret: 'sticky-secret-0123456789-abcdefghijklmnopq' },
-  admin: { listen: '127.0.0.1:0' },
-  log: { level: 'error' }
-})
-const bound = await balancer.listen()
-t.teardown(() => balancer.close())
-const front = `http://127.0.0.1:${bound.port}`
+const { redis, byName, front, admin } = await nearCacheCluster(t, names, PREFIX)
 
 async function setState (name: string, state: 'active' | 'drain' | 'maint'): Promise<void> {
-  const r = await request(`http://127.0.0.1:${bound.adminPort!}/api/nodes/${name}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state }) })
+  const r = await request(`${admin}/api/nodes/${name}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state }) })
   if (r.status !== 200) throw new Error(`admin PATCH ${name} → ${r.status}`)
 }
 
