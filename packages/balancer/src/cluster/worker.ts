@@ -56,8 +56,10 @@ export function runWorker (): void {
           return
         }
         member = started
-        // /metrics in the supervisor sums this registry with the other workers'.
+        // /metrics in the supervisor sums this registry with the other workers'. prom-client
+        // answers the supervisor's requests once an AggregatorRegistry exists in the worker.
         AggregatorRegistry.setRegistries([started.registry])
+        void new AggregatorRegistry()
         started.listen().then(({ port }) => send({ t: 'tether:ready', port }), failed)
         return
       }
