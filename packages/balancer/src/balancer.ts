@@ -28,6 +28,7 @@ import type { ProxyRuntime } from './proxy/context.js'
 import { combineEvents } from './proxy/events.js'
 import { ReverseProxy } from './proxy/reverse-proxy.js'
 import { StickyCodec } from './sticky.js'
+import { shareOf } from './cluster/share.js'
 
 function engineOptions (config: ResolvedConfig): EngineOptions {
   return {
@@ -46,6 +47,8 @@ function engineOptions (config: ResolvedConfig): EngineOptions {
 export interface WorkerRole {
   /** The sticky secret every worker uses when the configuration gives none. */
   readonly stickySecret: string
+  /** How many workers share the caps (`cluster/share.ts`). */
+  readonly workers: number
 }
 
 /**
@@ -216,7 +219,8 @@ class BalancerImpl implements ClusterMember {
     if (this.#proxy.closing) throw new TetherBalancerError('TETHER_ERR_NOT_LISTENING')
     const previous = this.config
     const secret = this.#role?.stickySecret ?? (previous.sticky.secretGenerated ? previous.sticky.secrets[0] : undefined)
-    const config = resolveConfig(input, { generatedSecret: secret, ...(options.configFile === undefined ? {} : { file: options.configFile }) })
+    const resolved = resolveConfig(input, { generatedSecret: secret, ...(options.configFile === undefined ? {} : { file: options.configFile }) })
+    const config = this.#role === null ? resolved : shareOf(resolved, this.#role.workers)
     const where = (l: ResolvedConfig['listen']): unknown => ({ host: l.host, port: l.port, tls: l.tls !== null, redirect: l.tls?.redirectHttp ?? null })
     if (!sameJson(where(config.listen), where(previous.listen)) && this.#listening !== null) {
       this.log.warn({ from: describeListen(previous.listen), to: describeListen(config.listen) }, 'listen address, TLS on/off and redirect changes need a restart; keeping the current ones')
@@ -340,5 +344,5 @@ export function createBalancer (config: BalancerConfig, options: BalancerOptions
  */
 export function createWorkerBalancer (config: BalancerConfig, options: BalancerOptions, role: WorkerRole): ClusterMember {
   const resolved = resolveConfig(config, { generatedSecret: role.stickySecret, ...(options.configFile === undefined ? {} : { file: options.configFile }) })
-  return new BalancerImpl(resolved, options, role)
+  return new BalancerImpl(shareOf(resolved, role.workers), options, role)
 }

@@ -22,7 +22,7 @@ import type { NodeSnapshot } from '../pool/snapshot.js'
  */
 export type ToWorker =
   /** The configuration (as read, unresolved) and the secrets every worker shares. */
-  | { readonly t: 'tether:start', readonly config: unknown, readonly configFile: string | null, readonly ticketSecret: string, readonly stickySecret: string }
+  | { readonly t: 'tether:start', readonly config: unknown, readonly configFile: string | null, readonly ticketSecret: string, readonly stickySecret: string, readonly workers: number }
   /** The supervisor's health verdict on a node: a check result that flips it (or confirms it). */
   | { readonly t: 'tether:check', readonly node: string, readonly result: CheckResult }
   /** An admin change, already validated and applied by the supervisor. */

@@ -30,13 +30,16 @@ import { isTetherMessage, type FromWorker, type ToWorker } from './messages.js'
 import { SharedState } from './state.js'
 
 /**
- * How the primary hands connections to workers. Measured on the 2-core machine this was
- * written on (loaded by other jobs, so the figures are indicative), `wrk -t2 -c64 -d5s`
- * through 2 workers to 3 tiny upstreams: see docs/balancer.md (Workers) and the notes of
- * issue 12. SCHED_RR (the primary accepts and passes each connection round-robin) spreads
- * connections evenly; SCHED_NONE (every worker accepts on the shared socket) lets the
- * kernel wake whichever worker, which on Linux piles connections onto one or two workers.
- * `NODE_CLUSTER_SCHED_POLICY` (`rr` or `none`) overrides it, as Node documents.
+ * How the primary hands connections to workers: SCHED_RR, chosen by measurement. On the 2-core
+ * machine this was written on, heavily loaded by other jobs (load average 13-15), `wrk -t2
+ * -c64 -d5s` through `--workers 2` to 3 tiny upstreams (bench/lib/tiny-upstream.mjs), runs
+ * interleaved: SCHED_RR 6,104 / 8,558 / 8,948 / 6,571 / 7,464 requests/s (p99 327 / 109 / 101
+ * / 100 / 142 ms); SCHED_NONE 9,940 / 3,532 / 5,793 (p99 62 / 695 / 724 ms; two more runs did
+ * not start in time). The throughput ranges overlap on so loaded a machine; what decided is
+ * that RR's p99 stayed near 100 ms and split requests about evenly between the workers
+ * (22,226 / 23,652), where SCHED_NONE, leaving it to the kernel which worker wakes, put 2.6
+ * times as many on one (8,166 / 21,503) and had 700 ms tails. Re-measure on a quiet machine
+ * (`npm run bench -- balancer`). `NODE_CLUSTER_SCHED_POLICY` (`rr` or `none`) overrides it.
  */
 const SCHEDULING = cluster.SCHED_RR
 
@@ -174,7 +177,7 @@ class Supervisor {
     if (member === undefined) return
     switch (message.t) {
       case 'tether:hello': {
-        this.#send(worker, { t: 'tether:start', config: this.#raw, configFile: this.#options.configFile ?? null, ticketSecret: this.#ticketSecret, stickySecret: this.#stickySecret })
+        this.#send(worker, { t: 'tether:start', config: this.#raw, configFile: this.#options.configFile ?? null, ticketSecret: this.#ticketSecret, stickySecret: this.#stickySecret, workers: this.#options.workers })
         // What happened before this worker was born: admin changes, nodes found down.
         const { changes, down } = this.#state.catchUp()
         for (const c of changes) this.#send(worker, { t: 'tether:set-node', node: c.node, update: c.update })

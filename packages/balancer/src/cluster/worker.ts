@@ -50,7 +50,7 @@ export function runWorker (): void {
       case 'tether:start': {
         let started: ClusterMember
         try {
-          started = createWorkerBalancer(message.config as BalancerConfig, { ticketSecret: Buffer.from(message.ticketSecret, 'base64'), ...configFileOf(message.configFile) }, { stickySecret: message.stickySecret })
+          started = createWorkerBalancer(message.config as BalancerConfig, { ticketSecret: Buffer.from(message.ticketSecret, 'base64'), ...configFileOf(message.configFile) }, { stickySecret: message.stickySecret, workers: message.workers })
         } catch (err) {
           failed(err)
           return
