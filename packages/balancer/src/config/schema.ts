@@ -354,7 +354,7 @@ const workers = v.pipe(
   v.metadata({
     kind: 'text',
     doc: 'processes that serve the listener (`node:cluster`), `auto` for one per core, or a count. The `tether-balancer` command only: `createBalancer` is always one process. With more than one, a supervisor process runs the health checks and the admin API for all of them (see Workers)',
-    flag: { name: 'workers', short: 'w', arg: 'auto|N', help: 'processes serving the listener (auto: one per core)' }
+    flag: { name: 'workers', short: 'w', arg: 'N', help: 'processes serving the listener: a count, or auto for one per core' }
   })
 )
 
