@@ -15,6 +15,8 @@ import { join } from 'node:path'
 import { assertBuilt, listening, run } from './helpers/cli.js'
 import { get, json, send, stickyCookie, waitFor, type Seen } from './helpers/http.js'
 import { startUpstreams } from './helpers/upstreams.js'
+import { hasOpenssl, makeCert, tempDir } from './helpers/tls.js'
+import { request as httpsRequest } from 'node:https'
 
 assertBuilt()
 const dir = mkdtempSync(join(tmpdir(), 'tether-balancer-workers-'))
@@ -203,4 +205,30 @@ t.test('SIGTERM: every worker finishes its in-flight request, then exit 0', asyn
   t.equal(await lb.exit, 0, 'exit status 0')
   for (const pid of pids) t.ok(lb.lines.some((l) => l.msg === 'balancer closed' && l.pid === pid), `worker ${pid} closed`)
   t.ok(lb.lines.some((l) => l.msg === 'balancer closed' && l.pid === lb.child.pid), 'the supervisor closed last')
+})
+
+t.test('TLS: one ticket secret for every worker, so a session resumes on any of them', { skip: hasOpenssl ? false : 'no openssl' }, async (t) => {
+  const certs = makeCert(tempDir(t), 'lb', ['localhost'])
+  const tls = run(t, ['--listen', '127.0.0.1:0', '--tls-cert', certs.cert, '--tls-key', certs.key, '--upstream', a.url, '--admin', '127.0.0.1:0', '--workers', '2'])
+  const { port: tlsPort, admin: tlsAdmin } = await listening(tls)
+  let session: Buffer | undefined
+  const fetchOnce = (): Promise<boolean> => new Promise((resolve, reject) => {
+    // TLS 1.2: the ticket is there once the handshake is done (1.3 sends it later).
+    const req = httpsRequest({ host: '127.0.0.1', port: tlsPort, path: '/', servername: 'localhost', ca: certs.pem, agent: false, maxVersion: 'TLSv1.2', ...(session === undefined ? {} : { session }) }, (res) => {
+      const socket = res.socket as import('node:tls').TLSSocket
+      const reused = socket.isSessionReused()
+      session ??= socket.getSession()
+      res.resume()
+      res.on('end', () => resolve(reused))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+  t.equal(await fetchOnce(), false, 'the first connection is a full handshake')
+  const before = new Map(json<{ workers: WorkerInfo[] }>(await get(`http://127.0.0.1:${tlsAdmin ?? 0}/api/workers`)).workers.map((w) => [w.pid, w.requests]))
+  const reused: boolean[] = []
+  for (let i = 0; i < 8; i++) reused.push(await fetchOnce())
+  const after = json<{ workers: WorkerInfo[] }>(await get(`http://127.0.0.1:${tlsAdmin ?? 0}/api/workers`)).workers
+  t.ok(after.every((w) => w.requests - (before.get(w.pid) ?? 0) > 0), 'both workers served the resumed connections')
+  t.same(reused, new Array(8).fill(true), 'every later connection resumed, whichever worker took it')
 })
