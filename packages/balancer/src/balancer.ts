@@ -49,6 +49,8 @@ export interface WorkerRole {
   readonly stickySecret: string
   /** How many workers share the caps (`cluster/share.ts`). */
   readonly workers: number
+  /** Where a failed attempt goes: the supervisor judges passive health for every worker. */
+  readonly reportFailure: (node: string, reason: string) => void
 }
 
 /**
@@ -63,6 +65,8 @@ export interface WorkerRole {
 export interface ClusterMember extends Balancer {
   /** Apply the supervisor's verdict on a node: a result that flips it, or confirms it. */
   applyCheck (name: string, result: CheckResult): void
+  /** Apply the supervisor's passive verdict: `name` is out for `ms`. */
+  applyHold (name: string, ms: number, reason: string): void
   /** This worker's timeline, for the supervisor to merge. */
   stats (since: number | null): StatsReport
   /** This worker's metrics, for prom-client's cluster aggregation. */
@@ -115,6 +119,7 @@ class BalancerImpl implements ClusterMember {
     this.#engine = createEngine(config.engine, engineOptions(config))
     const sticky = config.sticky.enabled ? new StickyCodec(config.sticky) : null
     this.#pool.apply(poolConfig(config, role), sticky)
+    if (role !== null) this.#pool.reportFailuresTo(role.reportFailure)
     this.#proxy = new ReverseProxy(this.#makeRuntime(config, sticky), this.log, combineEvents(this.#metrics, this.#timeline))
     this.#health = new ActiveHealthChecker<UpstreamNode>(config.healthCheck, (node, result) => this.#pool.reportCheck(node, result))
     const tls = config.listen.tls
@@ -132,6 +137,10 @@ class BalancerImpl implements ClusterMember {
 
   stats (since: number | null): StatsReport {
     return this.#timeline.report(this.#pool.nodes.map((n) => n.name), since)
+  }
+
+  applyHold (name: string, ms: number, reason: string): void {
+    this.#pool.hold(name, ms, reason)
   }
 
   applyCheck (name: string, result: CheckResult): void {

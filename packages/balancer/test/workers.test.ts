@@ -38,7 +38,7 @@ log:
   level: info
 upstreams:
 ${upstreams}`
-writeFileSync(file, config(`  - { url: ${a.url}, name: a }\n  - { url: ${b.url}, name: b }\n`))
+writeFileSync(file, config(`  - { url: ${a.url}, name: a }\n  - { url: ${b.url}, name: b, maxFails: 2, failTimeout: 1s }\n`))
 
 // No sticky secret: the supervisor generates one for every worker.
 const lb = run(t, ['--config', file])
@@ -128,11 +128,37 @@ t.test('an admin drain reaches every worker', async (t) => {
   await send(`${adminUrl}/api/nodes/a`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"state":"active"}' })
 })
 
+t.test('passive health: the supervisor counts failures from every worker and holds the node out in all', async (t) => {
+  const nodeB = async (): Promise<{ errors: number, passiveDownUntil: string | null }> => {
+    const nodes = json<{ nodes: Array<{ name: string, errors: number, passiveDownUntil: string | null }> }>(await get(`${adminUrl}/api/nodes`)).nodes
+    const found = nodes.find((n) => n.name === 'b')
+    if (found === undefined) throw new Error('no node b')
+    return found
+  }
+  const errorsBefore = (await nodeB()).errors
+  const linesBefore = lb.lines.length
+  await b.kill()
+  // Sequential GETs alternate between the workers; b's refused connections are retried on a.
+  const names = await batch(12)
+  t.same(new Set(names), new Set(['a']), 'every client was answered (by a, after a retry)')
+  const passive = lb.lines.slice(linesBefore).filter((l) => l.msg === 'node b is down' && String(l.reason).startsWith('passive:'))
+  t.equal(passive.filter((l) => l.pid === lb.child.pid).length, 1, 'the supervisor ejected b once')
+  t.ok(passive.filter((l) => l.pid !== lb.child.pid).length >= 2, 'and told both workers')
+  // maxFails is 2 for the whole balancer: a rule per worker would need 2 in each (4).
+  const failed = (await nodeB()).errors - errorsBefore
+  t.ok(failed >= 2 && failed <= 3, `${failed} failed attempts on b before every worker held it out (2, or 3 when one raced the hold)`)
+  await b.restart()
+  await waitFor(async () => (await nodeB()).passiveDownUntil === null, 5000, 'the hold to end')
+  await waitFor(async () => (await batch(6)).includes('b'), 5000, 'b to take clients again')
+})
+
 t.test('/metrics and /api/stats add the workers up', async (t) => {
   const text = (await get(`${adminUrl}/metrics`)).body
-  let total = 0
-  for (const m of text.matchAll(/^tether_balancer_requests_total\{node="[ab]"\} (\d+)$/gm)) total += Number(m[1])
-  t.equal(total, sent, `tether_balancer_requests_total sums to the ${sent} requests sent`)
+  const sum = (re: RegExp): number => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0)
+  t.equal(sum(/^tether_balancer_responses_total\{[^}]*\} (\d+)$/gm), sent, `tether_balancer_responses_total sums to the ${sent} requests sent`)
+  const retries = sum(/^tether_balancer_retries_total (\d+)$/gm)
+  t.ok(retries >= 2, `the passive test's retries are counted (${retries})`)
+  t.equal(sum(/^tether_balancer_requests_total\{node="[ab]"\} (\d+)$/gm), sent + retries, 'attempts: one per request, plus the retries')
   t.match(text, /^tether_balancer_node_up\{node="a"\} 1$/m, 'node_up is 1, not one per worker')
   const stats = json<{ summary: { total: { responses: { '2xx': number } } } }>(await get(`${adminUrl}/api/stats`))
   t.equal(stats.summary.total.responses['2xx'], sent, 'the status page counts every worker\'s answers')

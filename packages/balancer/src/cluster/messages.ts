@@ -25,6 +25,8 @@ export type ToWorker =
   | { readonly t: 'tether:start', readonly config: unknown, readonly configFile: string | null, readonly ticketSecret: string, readonly stickySecret: string, readonly workers: number }
   /** The supervisor's health verdict on a node: a check result that flips it (or confirms it). */
   | { readonly t: 'tether:check', readonly node: string, readonly result: CheckResult }
+  /** The supervisor's passive verdict: the node is out for `ms` (the worker lets it back itself). */
+  | { readonly t: 'tether:hold', readonly node: string, readonly ms: number, readonly reason: string }
   /** An admin change, already validated and applied by the supervisor. */
   | { readonly t: 'tether:set-node', readonly node: string, readonly update: NodeUpdate }
   /** SIGHUP: a new configuration the supervisor has validated. */
@@ -47,6 +49,8 @@ export type FromWorker =
   /** Listening for messages: the supervisor answers with `tether:start`. */
   | { readonly t: 'tether:hello' }
   | { readonly t: 'tether:ready', readonly port: number }
+  /** A failed attempt on a node, for the supervisor's passive health. */
+  | { readonly t: 'tether:failure', readonly node: string, readonly reason: string }
   /** The worker could not start (a port in use, say): the error's code and its lines. */
   | { readonly t: 'tether:failed', readonly code: string, readonly lines: readonly string[] }
   | { readonly t: 'tether:stats', readonly id: number, readonly nodes: readonly NodeSnapshot[], readonly report: StatsReport }

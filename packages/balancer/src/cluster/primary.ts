@@ -119,6 +119,7 @@ class Supervisor {
     }
     this.#state = new SharedState(this.#config, {
       verdict: (node, result) => this.#broadcast({ t: 'tether:check', node, result }),
+      held: (node, ms, reason) => this.#broadcast({ t: 'tether:hold', node, ms, reason }),
       changed: (node, update) => this.#broadcast({ t: 'tether:set-node', node, update }),
       transition: (t) => {
         const fields = { node: t.node, change: t.field, from: t.from, to: t.to, reason: t.reason }
@@ -179,9 +180,10 @@ class Supervisor {
       case 'tether:hello': {
         this.#send(worker, { t: 'tether:start', config: this.#raw, configFile: this.#options.configFile ?? null, ticketSecret: this.#ticketSecret, stickySecret: this.#stickySecret, workers: this.#options.workers })
         // What happened before this worker was born: admin changes, nodes found down.
-        const { changes, down } = this.#state.catchUp()
+        const { changes, down, held } = this.#state.catchUp()
         for (const c of changes) this.#send(worker, { t: 'tether:set-node', node: c.node, update: c.update })
         for (const d of down) this.#send(worker, { t: 'tether:check', node: d.node, result: d.result })
+        for (const h of held) this.#send(worker, { t: 'tether:hold', node: h.node, ms: h.ms, reason: 'passive: held by the supervisor when this worker started' })
         return
       }
       case 'tether:ready':
@@ -197,6 +199,9 @@ class Supervisor {
         this.#log.error({ code: message.code, worker: worker.id, issues: message.lines }, 'a replacement worker could not start')
         return
       }
+      case 'tether:failure':
+        this.#state.observeFailure(message.node, message.reason)
+        return
       case 'tether:stats':
         this.#pending.get(message.id)?.(message)
     }

@@ -1,10 +1,12 @@
 /**
  * The supervisor's copy of the nodes, the one owner of what every worker must agree on: the
- * active health checks run here, once for the whole balancer (not once per worker), and admin
- * changes are validated and applied here first. Each decision is then sent to every worker.
+ * active health checks run here, once for the whole balancer (not once per worker); the
+ * workers' failed attempts are judged here (passive health: `maxFails` counts failures across
+ * every worker); admin changes are validated and applied here first. Each decision is then sent to every worker.
  * This pool carries no traffic: its counters stay at zero, the workers' are added for the
  * admin API (`merge.ts`).
  */
+import { performance } from 'node:perf_hooks'
 import { parseNodeUpdate } from '../config/resolve.js'
 import type { NodeUpdate, ResolvedConfig } from '../config/types.js'
 import { TetherBalancerError } from '../errors.js'
@@ -24,6 +26,8 @@ import type { NodeSnapshot } from '../pool/snapshot.js'
 export interface StateListener {
   /** A node's health flipped, by this check result. */
   verdict (node: string, result: CheckResult): void
+  /** Passive health took a node out for `ms`. */
+  held (node: string, ms: number, reason: string): void
   /** An admin change was applied. */
   changed (node: string, update: NodeUpdate): void
   /** For the log. */
@@ -50,8 +54,15 @@ export class SharedState {
     this.#pool = new Pool(config, (t) => {
       out.transition(t)
       if (t.field !== 'health') return
-      const result = this.#pool.get(t.node)?.lastCheck
-      if (result !== null && result !== undefined) out.verdict(t.node, result)
+      const node = this.#pool.get(t.node)
+      if (node === undefined) return
+      // A passive ejection is sent as a hold; its end, each worker times itself. An active
+      // verdict is sent as the check result that decided it.
+      if (t.reason.startsWith('passive:')) {
+        if (t.to === 'down') out.held(t.node, node.ejectionMs, t.reason)
+        return
+      }
+      if (node.lastCheck !== null) out.verdict(t.node, node.lastCheck)
     })
     this.#health = new ActiveHealthChecker<UpstreamNode>(config.healthCheck, (node, result) => this.#pool.reportCheck(node, result))
     this.#config = config
@@ -71,6 +82,12 @@ export class SharedState {
     this.#health.sync(this.#pool.nodes, config.healthCheck)
   }
 
+  /** A worker's failed attempt on `name`: judged here, for every worker. */
+  observeFailure (name: string, reason: string): void {
+    const node = this.#pool.get(name)
+    if (node !== undefined && !node.removed) this.#pool.observeFailure(node, reason)
+  }
+
   /** Validate and apply an admin change; throws `TETHER_ERR_UNKNOWN_NODE` or `TETHER_ERR_INVALID_NODE_UPDATE`. */
   setNode (name: string, update: NodeUpdate): NodeSnapshot {
     if (this.#pool.get(name) === undefined) throw new TetherBalancerError('TETHER_ERR_UNKNOWN_NODE', `no upstream node is named ${JSON.stringify(name)}`)
@@ -87,11 +104,13 @@ export class SharedState {
    * What a worker that starts now must be told to agree with the others: each node's state
    * and weight, and the failing check of each node that is down.
    */
-  catchUp (): { changes: Array<{ node: string, update: NodeUpdate }>, down: Array<{ node: string, result: CheckResult }> } {
+  catchUp (): { changes: Array<{ node: string, update: NodeUpdate }>, down: Array<{ node: string, result: CheckResult }>, held: Array<{ node: string, ms: number }> } {
     const changes = this.#pool.nodes.map((n) => ({ node: n.name, update: { state: n.state, weight: n.weight } }))
     const down: Array<{ node: string, result: CheckResult }> = []
     for (const n of this.#pool.nodes) if (!n.checkedUp && n.lastCheck !== null) down.push({ node: n.name, result: n.lastCheck })
-    return { changes, down }
+    const t = performance.now()
+    const held = this.#pool.nodes.filter((n) => n.downUntil > t).map((n) => ({ node: n.name, ms: Math.ceil(n.downUntil - t) }))
+    return { changes, down, held }
   }
 
   snapshot (): NodeSnapshot[] {

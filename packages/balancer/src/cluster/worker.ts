@@ -50,7 +50,7 @@ export function runWorker (): void {
       case 'tether:start': {
         let started: ClusterMember
         try {
-          started = createWorkerBalancer(message.config as BalancerConfig, { ticketSecret: Buffer.from(message.ticketSecret, 'base64'), ...configFileOf(message.configFile) }, { stickySecret: message.stickySecret, workers: message.workers })
+          started = createWorkerBalancer(message.config as BalancerConfig, { ticketSecret: Buffer.from(message.ticketSecret, 'base64'), ...configFileOf(message.configFile) }, { stickySecret: message.stickySecret, workers: message.workers, reportFailure: (node, reason) => send({ t: 'tether:failure', node, reason }) })
         } catch (err) {
           failed(err)
           return
@@ -68,6 +68,7 @@ export function runWorker (): void {
     if (member === null || stopping) return
     switch (message.t) {
       case 'tether:check': member.applyCheck(message.node, message.result); return
+      case 'tether:hold': member.applyHold(message.node, message.ms, message.reason); return
       case 'tether:set-node':
         try { member.setNode(message.node, message.update) } catch (err) { member.log.warn({ err: (err as Error).message, node: message.node }, 'admin change from the supervisor not applied') }
         return
