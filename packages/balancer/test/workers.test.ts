@@ -170,9 +170,9 @@ t.test('a worker killed with SIGKILL is replaced; requests keep succeeding', asy
   // CONCURRENCY clients loop on fresh connections and record every result.
   const CONCURRENCY = 4
   const results: Array<{ started: number, at: number, ok: boolean, error?: string }> = []
-  let running = true
+  const loop = { running: true }
   const loops = Array.from({ length: CONCURRENCY }, async () => {
-    while (running) {
+    while (loop.running) {
       sent++
       const started = Date.now()
       try {
@@ -192,7 +192,7 @@ t.test('a worker killed with SIGKILL is replaced; requests keep succeeding', asy
   }, 15_000, 'a replacement worker')
   const replacedAt = Date.now()
   await new Promise((resolve) => setTimeout(resolve, 300))
-  running = false
+  loop.running = false
   await Promise.all(loops)
   const failures = results.filter((r) => !r.ok)
   t.ok(results.filter((r) => r.at > killedAt && r.at < replacedAt && r.ok).length > 0, 'the surviving worker served while the replacement started')
