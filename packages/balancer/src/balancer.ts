@@ -43,6 +43,11 @@ function engineOptions (config: ResolvedConfig): EngineOptions {
  * How a `node:cluster` worker runs its balancer (the `tether-balancer` command with several
  * workers; see `cluster/`). The supervisor owns what must be one for the whole balancer: it
  * runs the active health checks, serves the admin API and keeps the sticky secret.
+ *
+ * @example
+ * ```ts
+ * const role: WorkerRole = { stickySecret, workers: 4, reportFailure: (node, reason) => process.send?.({ t: 'tether:failure', node, reason }) }
+ * ```
  */
 export interface WorkerRole {
   /** The sticky secret every worker uses when the configuration gives none. */

@@ -52,7 +52,14 @@ const STATS_TIMEOUT_MS = 1000
 /** How long the workers have to start listening. */
 const START_TIMEOUT_MS = 30_000
 
-/** What the command gives the supervisor. */
+/**
+ * What the command gives the supervisor.
+ *
+ * @example
+ * ```ts
+ * const options: PrimaryOptions = { raw, configFile: 'lb.yaml', workers: 4, read: async () => await loadConfigFile('lb.yaml'), fail }
+ * ```
+ */
 export interface PrimaryOptions {
   /** The configuration as read (file and flags), and the file's name. */
   readonly raw: unknown

@@ -10,7 +10,14 @@
 import { performance } from 'node:perf_hooks'
 import type { NodeHealth, UpstreamNode } from './node.js'
 
-/** What the pool gives passive health: its nodes, and how to change a node's health. */
+/**
+ * What the pool gives passive health: its nodes, and how to change a node's health.
+ *
+ * @example
+ * ```ts
+ * const hooks: PassiveHooks = { nodes: () => nodes, changed: (node, from, to, reason) => log.info({ node: node.name, from, to, reason }), refresh: () => {} }
+ * ```
+ */
 export interface PassiveHooks {
   nodes (): readonly UpstreamNode[]
   changed (node: UpstreamNode, from: NodeHealth, to: NodeHealth, reason: string): void
