@@ -16,6 +16,7 @@ import { assertBuilt, listening, run } from './helpers/cli.js'
 import { get, json, send, stickyCookie, waitFor, type Seen } from './helpers/http.js'
 import { startUpstreams } from './helpers/upstreams.js'
 import { hasOpenssl, makeCert, tempDir } from './helpers/tls.js'
+import { replacementDelay } from '../src/cluster/primary.js'
 import { request as httpsRequest } from 'node:https'
 
 assertBuilt()
@@ -257,4 +258,16 @@ t.test('TLS: one ticket secret for every worker, so a session resumes on any of 
   const after = json<{ workers: WorkerInfo[] }>(await get(`http://127.0.0.1:${tlsAdmin ?? 0}/api/workers`)).workers
   t.ok(after.every((w) => w.requests - (before.get(w.pid) ?? 0) > 0), 'both workers served the resumed connections')
   t.same(reused, new Array(8).fill(true), 'every later connection resumed, whichever worker took it')
+})
+
+t.test('replacement back-off: doubling while workers die young, reset by a long life', async (t) => {
+  let crashes = 0
+  const delays: number[] = []
+  for (let i = 0; i < 10; i++) {
+    const next = replacementDelay(crashes, 50)
+    crashes = next.crashes
+    delays.push(next.delayMs)
+  }
+  t.same(delays, [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000], 'a crash loop: 0.1 s doubling, capped at 10 s')
+  t.same(replacementDelay(crashes, 10_000), { crashes: 1, delayMs: 100 }, 'a worker that lived 10 s starts the count again')
 })

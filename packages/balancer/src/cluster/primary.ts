@@ -53,6 +53,22 @@ const STATS_TIMEOUT_MS = 1000
 const START_TIMEOUT_MS = 30_000
 
 /**
+ * The back-off of replacements: a worker that lived `STABLE_MS` resets it; each one that died
+ * younger doubles the delay, from `FIRST_DELAY_MS` up to `MAX_DELAY_MS`, so a crash loop (a
+ * bad certificate, a port taken) costs a fork every 10 s, not a spinning CPU.
+ *
+ * @example
+ * ```ts
+ * replacementDelay(0, 60_000)   // { crashes: 1, delayMs: 100 }: first death after a long life
+ * replacementDelay(3, 50)       // { crashes: 4, delayMs: 800 }
+ * ```
+ */
+export function replacementDelay (crashes: number, livedMs: number): { crashes: number, delayMs: number } {
+  const next = livedMs >= STABLE_MS ? 1 : crashes + 1
+  return { crashes: next, delayMs: Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (next - 1)) }
+}
+
+/**
  * What the command gives the supervisor.
  *
  * @example
@@ -140,6 +156,13 @@ class Supervisor {
     if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = SCHEDULING
     cluster.on('message', (worker, message: unknown) => this.#onMessage(worker, message))
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal))
+    // Before the first fork: a signal during start-up must not hit the default action (exit).
+    process.on('SIGTERM', () => this.#stop('SIGTERM'))
+    process.on('SIGINT', () => this.#stop('SIGINT'))
+    process.on('SIGHUP', () => {
+      if (!this.#started) { this.#log.warn('SIGHUP while the workers start: ignored, send it again once listening'); return }
+      this.#reload().catch(() => {})
+    })
     this.#state.start()
     const ready = new Promise<void>((resolve, reject) => {
       this.#onAllReady = resolve
@@ -155,9 +178,6 @@ class Supervisor {
       this.#options.fail(err)
     }
     this.#started = true
-    process.on('SIGTERM', () => this.#stop('SIGTERM'))
-    process.on('SIGINT', () => this.#stop('SIGINT'))
-    process.on('SIGHUP', () => { this.#reload().catch(() => {}) })
     const address = this.#config.listen
     this.#log.info({ listen: describeListen({ host: address.host, port: this.#port }), tls: address.tls !== null, admin: this.#adminPort, workers: this.#options.workers, engine: this.#config.engine, algorithm: this.#config.algorithm, nodes: this.#config.upstreams.length }, 'balancer listening')
   }
@@ -226,8 +246,8 @@ class Supervisor {
       return
     }
     const lived = member === undefined ? 0 : performance.now() - member.startedAt
-    this.#crashes = lived >= STABLE_MS ? 1 : this.#crashes + 1
-    const delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (this.#crashes - 1))
+    const { crashes, delayMs: delay } = replacementDelay(this.#crashes, lived)
+    this.#crashes = crashes
     this.#log.error({ code: 'TETHER_ERR_WORKER_EXIT', worker: worker.id, pid: worker.process.pid, exitCode: code, signal, livedMs: Math.round(lived), replaceInMs: delay }, 'a worker exited: replacing it')
     setTimeout(() => { if (!this.#stopping) this.#fork() }, delay)
   }
