@@ -28,7 +28,7 @@ const port = await freePort()
 const admin = await freePort()
 const file = join(mkdtempSync(join(tmpdir(), 'tether-status-cost-')), 'balancer.yaml')
 writeFileSync(file, [
-  `listen: 127.0.0.1:${port}`, 'upstreams:',
+  `listen: 127.0.0.1:${port}`, 'workers: 1', 'upstreams:',
   ...upstreams.map((u, i) => `  - { url: "${u}", name: "app-${i + 1}" }`),
   'sticky: { secret: "bench-sticky-secret-0123456789" }', 'healthCheck: { path: /, interval: 2s, timeout: 1s }',
   `admin: { listen: ${admin} }`, 'log: { level: warn }', ''

@@ -90,7 +90,7 @@ for (const name of ['node1', 'node2', 'node3']) {
 }
 for (const url of nodes) await until(url, async () => (await get(`${url}/health`)).status === 200)
 const lbPort = await freePort()
-start('balancer', process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--listen', `127.0.0.1:${lbPort}`, '--sticky-secret', SECRET, '--health-check', '/health', '--log-level', 'warn', ...nodes.flatMap((u) => ['--upstream', u])])
+start('balancer', process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--listen', `127.0.0.1:${lbPort}`, '--sticky-secret', SECRET, '--health-check', '/health', '--log-level', 'warn', '--workers', '1', ...nodes.flatMap((u) => ['--upstream', u])])
 const base = `http://127.0.0.1:${lbPort}`
 await until('the balancer', async () => (await get(`${base}/health`)).status === 200)
 

@@ -41,6 +41,8 @@ async function startBalancer (root, upstreams, engine, workers) {
   writeFileSync(file, [
     `listen: 127.0.0.1:${port}`,
     `engine: ${engine}`,
+    // One process, as the nginx and HAProxy peers here (and so that the CPU read is its own).
+    'workers: 1',
     'algorithm: weighted-round-robin',
     'upstreams:',
     ...upstreams.map((u, i) => `  - { url: "${u}", name: "app-${i + 1}" }`),

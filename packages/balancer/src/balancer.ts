@@ -6,8 +6,9 @@ import { performance } from 'node:perf_hooks'
 import type { Balancer, BalancerOptions, ListenInfo } from './api.js'
 import { AdminServer } from './admin/server.js'
 import { BalancerMetrics } from './admin/metrics.js'
+import type { Registry } from 'prom-client'
 import type { StatusPageInfo } from './admin/status-page.js'
-import { Timeline } from './admin/timeline.js'
+import { Timeline, type StatsReport } from './admin/timeline.js'
 import { parseNodeUpdate, resolveConfig } from './config/resolve.js'
 import type { BalancerConfig, NodeUpdate, ResolvedConfig } from './config/types.js'
 import { createEngine } from './engines/index.js'
@@ -17,7 +18,7 @@ import { describeListen, type Frontend } from './frontend/frontend.js'
 import { Http1Frontend } from './frontend/http1.js'
 import { HttpsRedirect } from './frontend/redirect.js'
 import { TlsFrontend } from './frontend/tls.js'
-import { ActiveHealthChecker } from './health/active.js'
+import { ActiveHealthChecker, type CheckResult } from './health/active.js'
 import { createLogger, type Logger } from './log.js'
 import { TrustedProxies } from './net/address.js'
 import type { UpstreamNode } from './pool/node.js'
@@ -27,6 +28,7 @@ import type { ProxyRuntime } from './proxy/context.js'
 import { combineEvents } from './proxy/events.js'
 import { ReverseProxy } from './proxy/reverse-proxy.js'
 import { StickyCodec } from './sticky.js'
+import { shareOf } from './cluster/share.js'
 
 function engineOptions (config: ResolvedConfig): EngineOptions {
   return {
@@ -37,11 +39,58 @@ function engineOptions (config: ResolvedConfig): EngineOptions {
   }
 }
 
+/**
+ * How a `node:cluster` worker runs its balancer (the `tether-balancer` command with several
+ * workers; see `cluster/`). The supervisor owns what must be one for the whole balancer: it
+ * runs the active health checks, serves the admin API and keeps the sticky secret.
+ *
+ * @example
+ * ```ts
+ * const role: WorkerRole = { stickySecret, workers: 4, reportFailure: (node, reason) => process.send?.({ t: 'tether:failure', node, reason }) }
+ * ```
+ */
+export interface WorkerRole {
+  /** The sticky secret every worker uses when the configuration gives none. */
+  readonly stickySecret: string
+  /** How many workers share the caps (`cluster/share.ts`). */
+  readonly workers: number
+  /** Where a failed attempt goes: the supervisor judges passive health for every worker. */
+  readonly reportFailure: (node: string, reason: string) => void
+}
+
+/**
+ * A balancer inside a cluster worker: what the supervisor needs of it besides `Balancer`.
+ *
+ * @example
+ * ```ts
+ * const member = createWorkerBalancer(raw, { ticketSecret }, { stickySecret })
+ * member.applyCheck('app-1', result) // the supervisor's verdict on app-1
+ * ```
+ */
+export interface ClusterMember extends Balancer {
+  /** Apply the supervisor's verdict on a node: a result that flips it, or confirms it. */
+  applyCheck (name: string, result: CheckResult): void
+  /** Apply the supervisor's passive verdict: `name` is out for `ms`. */
+  applyHold (name: string, ms: number, reason: string): void
+  /** This worker's timeline, for the supervisor to merge. */
+  stats (since: number | null): StatsReport
+  /** This worker's metrics, for prom-client's cluster aggregation. */
+  readonly registry: Registry
+}
+
+/**
+ * In a worker, the supervisor sends a node's health as it decided it (after its own rise and
+ * fall), so the worker's pool takes one result as the verdict.
+ */
+function poolConfig (config: ResolvedConfig, role: WorkerRole | null): ResolvedConfig {
+  return role === null ? config : { ...config, healthCheck: { ...config.healthCheck, rise: 1, fall: 1 } }
+}
+
 function sameJson (a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
 }
 
-class BalancerImpl implements Balancer {
+class BalancerImpl implements ClusterMember {
   config: ResolvedConfig
   readonly log: Logger
   readonly #pool: Pool
@@ -58,12 +107,15 @@ class BalancerImpl implements Balancer {
   readonly #startedAt = new Date()
   #listening: ListenInfo | null = null
   #closePromise: Promise<void> | null = null
+  /** Set in a cluster worker: no health checks nor admin API of its own. */
+  readonly #role: WorkerRole | null
 
-  constructor (config: ResolvedConfig, options: BalancerOptions) {
+  constructor (config: ResolvedConfig, options: BalancerOptions, role: WorkerRole | null = null) {
     this.config = config
+    this.#role = role
     this.#ownLogger = options.logger === undefined
     this.log = options.logger ?? createLogger(config.log.level)
-    this.#pool = new Pool(config, (t) => this.#onTransition(t), (outcome, ms) => this.#metrics.waited(outcome, ms))
+    this.#pool = new Pool(poolConfig(config, role), (t) => this.#onTransition(t), (outcome, ms) => this.#metrics.waited(outcome, ms))
     this.#metrics = new BalancerMetrics(() => this.#pool.nodes, (node) => {
       if (node === null) return this.#pool.queued(null)
       const known = this.#pool.get(node.name)
@@ -71,18 +123,34 @@ class BalancerImpl implements Balancer {
     })
     this.#engine = createEngine(config.engine, engineOptions(config))
     const sticky = config.sticky.enabled ? new StickyCodec(config.sticky) : null
-    this.#pool.apply(config, sticky)
+    this.#pool.apply(poolConfig(config, role), sticky)
+    if (role !== null) this.#pool.reportFailuresTo(role.reportFailure)
     this.#proxy = new ReverseProxy(this.#makeRuntime(config, sticky), this.log, combineEvents(this.#metrics, this.#timeline))
     this.#health = new ActiveHealthChecker<UpstreamNode>(config.healthCheck, (node, result) => this.#pool.reportCheck(node, result))
     const tls = config.listen.tls
     this.#frontend = tls === null ? new Http1Frontend(this.#proxy, config.timeouts, config.limits) : new TlsFrontend(this.#proxy, config.timeouts, config.limits, tls, options.ticketSecret === undefined ? { log: this.log } : { log: this.log, ticketSecret: options.ticketSecret })
-    if (config.sticky.enabled && config.sticky.secretGenerated) {
+    if (config.sticky.enabled && config.sticky.secretGenerated && role === null) {
       this.log.warn('sticky.secret is not set: using a random one, so sticky cookies will not survive a restart')
     }
   }
 
   async metrics (): Promise<string> {
     return await this.#metrics.registry.metrics()
+  }
+
+  get registry (): Registry { return this.#metrics.registry }
+
+  stats (since: number | null): StatsReport {
+    return this.#timeline.report(this.#pool.nodes.map((n) => n.name), since)
+  }
+
+  applyHold (name: string, ms: number, reason: string): void {
+    this.#pool.hold(name, ms, reason)
+  }
+
+  applyCheck (name: string, result: CheckResult): void {
+    const node = this.#pool.get(name)
+    if (node !== undefined) this.#pool.reportCheck(node, result)
   }
 
   #makeRuntime (config: ResolvedConfig, sticky: StickyCodec | null): ProxyRuntime {
@@ -124,7 +192,7 @@ class BalancerImpl implements Balancer {
       }
     }
     let adminPort: number | undefined
-    if (this.config.admin !== null) {
+    if (this.config.admin !== null && this.#role === null) {
       this.#admin = new AdminServer({
         nodes: () => this.nodes(),
         setNode: (name, update) => this.setNode(name, update),
@@ -145,9 +213,9 @@ class BalancerImpl implements Balancer {
         this.log.warn({ admin: describeListen(this.config.admin.listen) }, 'the admin API listens beyond loopback without a token')
       }
     }
-    this.#health.sync(this.#pool.nodes, this.config.healthCheck)
+    if (this.#role === null) this.#health.sync(this.#pool.nodes, this.config.healthCheck)
     this.#listening = { port, ...(adminPort === undefined ? {} : { adminPort }), ...(redirectPort === undefined ? {} : { redirectPort }) }
-    this.log.info({ listen: describeListen({ host: address.host, port }), tls: address.tls !== null, admin: adminPort, engine: this.#engine.name, algorithm: this.config.algorithm, nodes: this.#pool.nodes.length }, 'balancer listening')
+    this.log.info({ listen: describeListen({ host: address.host, port }), tls: address.tls !== null, admin: adminPort, engine: this.#engine.name, algorithm: this.config.algorithm, nodes: this.#pool.nodes.length }, this.#role === null ? 'balancer listening' : 'worker listening')
     return this.#listening
   }
 
@@ -164,8 +232,9 @@ class BalancerImpl implements Balancer {
   reload (input: BalancerConfig, options: { configFile?: string } = {}): void {
     if (this.#proxy.closing) throw new TetherBalancerError('TETHER_ERR_NOT_LISTENING')
     const previous = this.config
-    const secret = previous.sticky.secretGenerated ? previous.sticky.secrets[0] : undefined
-    const config = resolveConfig(input, options.configFile === undefined ? { generatedSecret: secret } : { file: options.configFile, generatedSecret: secret })
+    const secret = this.#role?.stickySecret ?? (previous.sticky.secretGenerated ? previous.sticky.secrets[0] : undefined)
+    const resolved = resolveConfig(input, { generatedSecret: secret, ...(options.configFile === undefined ? {} : { file: options.configFile }) })
+    const config = this.#role === null ? resolved : shareOf(resolved, this.#role.workers)
     const where = (l: ResolvedConfig['listen']): unknown => ({ host: l.host, port: l.port, tls: l.tls !== null, redirect: l.tls?.redirectHttp ?? null })
     if (!sameJson(where(config.listen), where(previous.listen)) && this.#listening !== null) {
       this.log.warn({ from: describeListen(previous.listen), to: describeListen(config.listen) }, 'listen address, TLS on/off and redirect changes need a restart; keeping the current ones')
@@ -190,10 +259,10 @@ class BalancerImpl implements Balancer {
     const sticky = !config.sticky.enabled
       ? null
       : sameJson(config.sticky, previous.sticky) && current !== null ? current : new StickyCodec(config.sticky)
-    const gone = this.#pool.apply(config, sticky)
+    const gone = this.#pool.apply(poolConfig(config, this.#role), sticky)
     for (const node of gone) this.#engine.release(node)
     this.#proxy.runtime = this.#makeRuntime(config, sticky)
-    if (this.#listening !== null) this.#health.sync(this.#pool.nodes, config.healthCheck)
+    if (this.#listening !== null && this.#role === null) this.#health.sync(this.#pool.nodes, config.healthCheck)
     this.#frontend.configure(config.timeouts, config.limits)
     if (this.#ownLogger && this.log.level !== config.log.level) this.log.level = config.log.level
     this.log.info({ nodes: this.#pool.nodes.map((n) => n.name), engine: this.#engine.name, algorithm: config.algorithm }, 'configuration reloaded')
@@ -274,4 +343,20 @@ function untilOr (promise: Promise<void>, ms: number): Promise<void> {
 export function createBalancer (config: BalancerConfig, options: BalancerOptions = {}): Balancer {
   const resolved = resolveConfig(config, options.configFile === undefined ? {} : { file: options.configFile })
   return new BalancerImpl(resolved, options)
+}
+
+/**
+ * Create the balancer of one `node:cluster` worker: like {@link createBalancer}, but the
+ * supervisor runs the health checks and the admin API, and gives the shared sticky secret.
+ * Internal to the `tether-balancer` command.
+ *
+ * @example
+ * ```ts
+ * const member = createWorkerBalancer(raw, { ticketSecret }, { stickySecret })
+ * await member.listen()
+ * ```
+ */
+export function createWorkerBalancer (config: BalancerConfig, options: BalancerOptions, role: WorkerRole): ClusterMember {
+  const resolved = resolveConfig(config, { generatedSecret: role.stickySecret, ...(options.configFile === undefined ? {} : { file: options.configFile }) })
+  return new BalancerImpl(shareOf(resolved, role.workers), options, role)
 }

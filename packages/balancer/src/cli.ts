@@ -3,7 +3,9 @@
  * The `tether-balancer` command. Exit status: 0 after a clean stop, 1 on a runtime failure
  * (such as a port in use), 2 on a configuration or usage error.
  */
+import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import type { Balancer } from './api.js'
 import { createBalancer } from './balancer.js'
 import type { BalancerConfig } from './config/types.js'
@@ -12,6 +14,8 @@ import { resolveConfig } from './config/resolve.js'
 import { TetherBalancerError, formatIssue } from './errors.js'
 import { USAGE, mergeConfig, parseFlags, type CliOptions } from './cli/flags.js'
 import { runStatus } from './cli/status.js'
+import { runPrimary } from './cluster/primary.js'
+import { runWorker } from './cluster/worker.js'
 
 const EXIT_RUNTIME = 1
 const EXIT_CONFIG = 2
@@ -53,6 +57,8 @@ function version (): string {
 }
 
 async function main (): Promise<void> {
+  // A worker forked by the supervisor runs this same file: it takes its orders over IPC.
+  if (cluster.isWorker) { runWorker(); return }
   if (process.argv[2] === 'status') {
     process.stdout.write(await runStatus(process.argv.slice(3), process.env))
     return
@@ -73,6 +79,13 @@ async function main (): Promise<void> {
       const resolved = resolveConfig(raw, cli.configFile === undefined ? {} : { file: cli.configFile })
       const shown = { ...resolved, sticky: { ...resolved.sticky, secrets: resolved.sticky.secrets.map(() => '<hidden>') }, admin: resolved.admin === null ? null : { ...resolved.admin, token: resolved.admin.token === null ? null : '<hidden>' } }
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\nconfiguration OK\n`)
+      return
+    }
+    const fileOption = cli.configFile === undefined ? {} : { file: cli.configFile }
+    const { workers } = resolveConfig(raw, fileOption)
+    const count = workers === 'auto' ? availableParallelism() : workers
+    if (count > 1) {
+      await runPrimary({ raw, configFile: cli.configFile, workers: count, read: async () => await readConfig(cli), fail })
       return
     }
     // Cast only: createBalancer validates every field and names the file in its errors.

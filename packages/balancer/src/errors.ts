@@ -67,6 +67,11 @@ export const errorCodes = {
     message: 'the new configuration was rejected; the previous one stays in force',
     fix: 'Correct the problems listed with it, then send SIGHUP again.'
   },
+  TETHER_ERR_WORKER_EXIT: {
+    status: undefined,
+    message: 'a worker process exited unexpectedly (or could not start); the supervisor replaces it',
+    fix: 'Read the worker\'s own log lines just before it (its pid is given): a crash, an out-of-memory kill, or a SIGKILL. Replacements are delayed 0.1 s, doubling up to 10 s while workers keep dying young.'
+  },
   TETHER_ERR_TLS_CERT: {
     status: undefined,
     message: 'a TLS certificate or key cannot be read or is invalid',

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { loadConfigFile, parseDuration, parseListen, resolveConfig, TetherBalancerError } from '../src/index.js'
 import { mergeConfig, parseFlags, parseUpstreamFlag } from '../src/cli/flags.js'
 import { parseNodeUpdate } from '../src/config/resolve.js'
+import { shareOf } from '../src/cluster/share.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tether-balancer-config-'))
 
@@ -192,7 +193,7 @@ t.test('flags override a file; --upstream replaces its list', async (t) => {
 
 t.test('every unknown field is reported, with every other problem', async (t) => {
   t.same(issuesOf({ upstreams: [{ url: 'http://a:1', wieght: 2, colour: 'red', weight: 0 }], algoritm: 'ip-hash', retries: -1 }).sort(), [
-    'algoritm: is not a known field (known: listen, upstreams, algorithm, hashBalanceFactor, engine, sticky, healthCheck, timeouts, keepAlive, limits, queue, retries, maxEjectedPercent, trustedProxies, admin, log)',
+    'algoritm: is not a known field (known: listen, upstreams, algorithm, hashBalanceFactor, workers, engine, sticky, healthCheck, timeouts, keepAlive, limits, queue, retries, maxEjectedPercent, trustedProxies, admin, log)',
     'retries: must be an integer from 0 to 10',
     'upstreams[0].colour: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state, maxConn)',
     'upstreams[0].weight: must be an integer from 1 to 10000',
@@ -239,4 +240,24 @@ t.test('TLS flags: --tls-cert/--tls-key under --listen, merged over a file', asy
   t.same(mergeConfig({ listen: { port: 443, tls: { cert: 'old.pem', key: 'k.pem', hsts: '1h' } } }, tlsOnly), { listen: { port: 443, tls: { cert: 'new.pem', key: 'k.pem', hsts: '1h' } }, upstreams: [{ url: 'http://h:1' }] }, 'a flag changes one TLS field of the file')
   t.same(mergeConfig({ listen: 443 }, tlsOnly), { listen: { port: 443, tls: { cert: 'new.pem' } }, upstreams: [{ url: 'http://h:1' }] }, 'a file\'s bare port is kept')
   t.same(mergeConfig({ listen: { port: 443, tls: { cert: 'c', key: 'k' } } }, { listen: 8443 }), { listen: { port: 8443, tls: { cert: 'c', key: 'k' } } }, '--listen changes the port and keeps TLS')
+})
+
+t.test('workers: auto or a count; a flag gives digits', async (t) => {
+  const up = { upstreams: ['http://a:1'] }
+  t.equal(resolveConfig(up).workers, 'auto', 'auto by default')
+  t.equal(resolveConfig({ ...up, workers: 4 }).workers, 4)
+  t.equal(resolveConfig({ ...up, workers: '3' }).workers, 3, 'digits from a flag are a count')
+  t.same(parseFlags(['--upstream', 'http://a:1', '--workers', '2']).overrides.workers, '2')
+  for (const bad of [0, -1, 1.5, 'many', 2000]) {
+    t.same(issuesOf({ ...up, workers: bad }), ['workers: must be "auto" or an integer from 1 to 1024'], `${JSON.stringify(bad)} is refused`)
+  }
+})
+
+t.test('with workers, each worker takes its share of the caps', async (t) => {
+  const config = resolveConfig({ upstreams: [{ url: 'http://a:1', maxConn: 100 }, { url: 'http://b:1', maxConn: 1 }, 'http://c:1'], limits: { connections: 1000 }, queue: { size: 5 } })
+  const share = shareOf(config, 4)
+  t.same(share.upstreams.map((u) => u.maxConn), [25, 1, 0], 'divided; never below 1; 0 (no limit) stays 0')
+  t.equal(share.limits.connections, 250)
+  t.equal(share.queue.size, 2, 'queue rounded up')
+  t.equal(shareOf(config, 1), config, 'one worker: unchanged')
 })

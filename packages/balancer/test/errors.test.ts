@@ -15,6 +15,7 @@ t.test('every code, with its status', async (t) => {
     TETHER_ERR_LISTEN: null,
     TETHER_ERR_NOT_LISTENING: null,
     TETHER_ERR_RELOAD: null,
+    TETHER_ERR_WORKER_EXIT: null,
     TETHER_ERR_TLS_CERT: null,
     TETHER_ERR_NO_UPSTREAM: 503,
     TETHER_ERR_QUEUE_FULL: 503,

@@ -12,7 +12,8 @@ const ups = await startUpstreams(t, ['a', 'b', 'c'])
 const upstreamArgs = ups.flatMap((u) => ['-u', `${u.url},name=${u.name}`])
 
 async function replicas (args: string[]): Promise<[string, string]> {
-  const common = ['--listen', '127.0.0.1:0', '--log-level', 'info', ...upstreamArgs, ...args]
+  // One process each: the bounded-load spill compares each replica's own view of the load.
+  const common = ['--listen', '127.0.0.1:0', '--workers', '1', '--log-level', 'info', ...upstreamArgs, ...args]
   const one = run(t, common, { TETHER_STICKY_SECRET: SECRET })
   const two = run(t, common, { TETHER_STICKY_SECRET: SECRET })
   const [p1, p2] = await Promise.all([listening(one), listening(two)])

@@ -4,6 +4,11 @@
  * its `ProxyEvents` interface and nothing else changes them. Per-node counts live on the nodes
  * (the pool's leases keep them) and are read at scrape time; the per-request events bump plain
  * numbers, and only the latency histogram does more.
+ *
+ * With several workers (`cluster/`), the supervisor sums the workers' registries with
+ * prom-client's `AggregatorRegistry`: counters and in-flight gauges add up; what every worker
+ * holds the same (node health, weight, state: the supervisor's) is taken from the first, and
+ * node changes, which every worker counts, by the largest count.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { NODE_STATES } from '../config/schema.js'
@@ -52,11 +57,12 @@ export class BalancerMetrics implements ProxyEvents {
     this.#collected.push(new Counter({ name: `${PREFIX}requests_total`, help: 'Requests (attempts) sent to each upstream node.', labelNames: ['node'], registers, collect: counterOf((n) => n.requests) }))
     this.#collected.push(new Counter({ name: `${PREFIX}errors_total`, help: 'Failed attempts per node: connect, reset, timeout or invalid response.', labelNames: ['node'], registers, collect: counterOf((n) => n.errors) }))
     this.#collected.push(new Gauge({ name: `${PREFIX}active_connections`, help: 'Requests and WebSocket tunnels in flight to each node.', labelNames: ['node'], registers, collect: perNode((n) => n.active) }))
-    this.#collected.push(new Gauge({ name: `${PREFIX}node_up`, help: '1 when the node is healthy (active and passive checks), else 0.', labelNames: ['node'], registers, collect: perNode((n) => n.health(performance.now()) === 'up' ? 1 : 0) }))
-    this.#collected.push(new Gauge({ name: `${PREFIX}node_weight`, help: 'Current weight of each node.', labelNames: ['node'], registers, collect: perNode((n) => n.weight) }))
+    this.#collected.push(new Gauge({ name: `${PREFIX}node_up`, aggregator: 'first', help: '1 when the node is healthy (active and passive checks), else 0.', labelNames: ['node'], registers, collect: perNode((n) => n.health(performance.now()) === 'up' ? 1 : 0) }))
+    this.#collected.push(new Gauge({ name: `${PREFIX}node_weight`, aggregator: 'first', help: 'Current weight of each node.', labelNames: ['node'], registers, collect: perNode((n) => n.weight) }))
     this.#collected.push(new Gauge({
       name: `${PREFIX}node_state`,
       help: 'Administrative state of each node: 1 for the current state.',
+      aggregator: 'first',
       labelNames: ['node', 'state'],
       registers,
       collect (this: Gauge<'node' | 'state'>) {
@@ -82,7 +88,7 @@ export class BalancerMetrics implements ProxyEvents {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers
     })
-    this.#transitions = new Counter({ name: `${PREFIX}node_changes_total`, help: 'Changes of node health, state, weight or membership.', labelNames: ['node', 'change'], registers })
+    this.#transitions = new Counter({ name: `${PREFIX}node_changes_total`, help: 'Changes of node health, state, weight or membership.', labelNames: ['node', 'change'], registers, aggregator: 'max' })
     this.#latency = new Histogram({
       name: `${PREFIX}upstream_latency_seconds`,
       help: 'Time from sending a request to a node to receiving its response headers.',

@@ -10,6 +10,7 @@
  *   GET   /api/health          the balancer's own liveness, and how many nodes are up
  *   GET   /api/stats?since=T   per-node rates, latency percentiles, answers by class and the
  *                              last 15 minutes as one point per second (after Unix second T)
+ *   GET   /api/workers         the worker processes (`workers`), [] in one process
  *
  * Without a token, requests whose Host is not an IP literal, `localhost` or an allowed host are
  * refused: a web page cannot then reach the API through DNS rebinding. Changes require
@@ -30,15 +31,36 @@ const MAX_BODY = 16 * 1024
 
 /** What the admin API needs from the balancer. */
 export interface AdminBackend {
-  nodes (): NodeSnapshot[]
+  /** (A promise with several workers: the supervisor asks them for their counters.) */
+  nodes (): NodeSnapshot[] | Promise<NodeSnapshot[]>
   /** Validates `update` (throws `TETHER_ERR_UNKNOWN_NODE`, `TETHER_ERR_INVALID_NODE_UPDATE`). */
-  setNode (name: string, update: NodeUpdate): NodeSnapshot
+  setNode (name: string, update: NodeUpdate): NodeSnapshot | Promise<NodeSnapshot>
   metrics (): Promise<{ contentType: string, body: string }>
   settings (): ResolvedAdmin
   pageInfo (): StatusPageInfo
   /** The timeline's report: series after Unix second `since` (null: all of it). */
-  stats (since: number | null): StatsReport
+  stats (since: number | null): StatsReport | Promise<StatsReport>
+  /** The worker processes, with several (`workers`); absent in one process. */
+  workers? (): Promise<WorkerInfo[]>
   readonly log: Logger
+}
+
+/**
+ * One worker process, as `GET /api/workers` shows it.
+ *
+ * @example
+ * ```ts
+ * const w: WorkerInfo = { id: 1, pid: 4242, startedAt: '2026-01-01T00:00:00.000Z', requests: 120, activeConnections: 3 }
+ * ```
+ */
+export interface WorkerInfo {
+  /** The cluster's worker id (a replacement gets a new one). */
+  readonly id: number
+  readonly pid: number
+  readonly startedAt: string
+  /** Requests (attempts) this worker sent to nodes, and those in flight now. */
+  readonly requests: number
+  readonly activeConnections: number
 }
 
 function digest (text: string): Buffer {
@@ -169,8 +191,8 @@ export class AdminServer {
     const method = req.method ?? 'GET'
     if (path === '/' || path === '/index.html') {
       if (method !== 'GET' && method !== 'HEAD') { sendError(res, 'TETHER_ERR_ADMIN_METHOD', undefined, { allow: 'GET, HEAD' }); return }
-      const report = this.#backend.stats(Math.floor(Date.now() / 1000))
-      const html = renderStatusPage(this.#backend.nodes(), this.#backend.pageInfo(), report.summary, report.totals)
+      const report = await this.#backend.stats(Math.floor(Date.now() / 1000))
+      const html = renderStatusPage(await this.#backend.nodes(), this.#backend.pageInfo(), report.summary, report.totals)
       res.writeHead(200, { ...STATUS_PAGE_HEADERS, 'content-length': Buffer.byteLength(html) })
       res.end(method === 'HEAD' ? undefined : html)
       return
@@ -183,7 +205,7 @@ export class AdminServer {
       return
     }
     if (path === '/api/health') {
-      const nodes = this.#backend.nodes()
+      const nodes = await this.#backend.nodes()
       sendJson(res, 200, { status: 'ok', nodes: nodes.length, nodesUp: nodes.filter((n) => n.health === 'up' && n.state !== 'maint').length })
       return
     }
@@ -192,19 +214,24 @@ export class AdminServer {
       const raw = url.searchParams.get('since')
       const since = raw === null || raw === '' ? null : Number(raw)
       if (since !== null && !Number.isSafeInteger(since)) { sendError(res, 'TETHER_ERR_ADMIN_BAD_REQUEST', '`since` must be a Unix time in whole seconds'); return }
-      sendJson(res, 200, this.#backend.stats(since), true)
+      sendJson(res, 200, await this.#backend.stats(since), true)
+      return
+    }
+    if (path === '/api/workers') {
+      if (method !== 'GET') { sendError(res, 'TETHER_ERR_ADMIN_METHOD', undefined, { allow: 'GET' }); return }
+      sendJson(res, 200, { workers: this.#backend.workers === undefined ? [] : await this.#backend.workers() })
       return
     }
     if (path === '/api/nodes') {
       if (method !== 'GET') { sendError(res, 'TETHER_ERR_ADMIN_METHOD', undefined, { allow: 'GET' }); return }
-      sendJson(res, 200, { nodes: this.#backend.nodes() })
+      sendJson(res, 200, { nodes: await this.#backend.nodes() })
       return
     }
     if (path.startsWith('/api/nodes/')) {
       let name: string
       try { name = decodeURIComponent(path.slice('/api/nodes/'.length)) } catch { sendError(res, 'TETHER_ERR_UNKNOWN_NODE'); return }
       if (method === 'GET') {
-        const node = this.#backend.nodes().find((n) => n.name === name)
+        const node = (await this.#backend.nodes()).find((n) => n.name === name)
         if (node === undefined) sendError(res, 'TETHER_ERR_UNKNOWN_NODE', `no upstream node is named ${JSON.stringify(name)}`)
         else sendJson(res, 200, node)
         return
@@ -219,7 +246,7 @@ export class AdminServer {
       try { update = JSON.parse(text) } catch { sendError(res, 'TETHER_ERR_ADMIN_BAD_REQUEST', 'the body is not valid JSON'); return }
       if (typeof update !== 'object' || update === null || Array.isArray(update)) { sendError(res, 'TETHER_ERR_ADMIN_BAD_REQUEST'); return }
       // Checked by setNode, with the same rules as the configuration's node fields.
-      const snapshot = this.#backend.setNode(name, update as NodeUpdate)
+      const snapshot = await this.#backend.setNode(name, update as NodeUpdate)
       log.info({ admin: true, node: name, ...update, peer: req.socket.remoteAddress }, 'node updated through the admin API')
       sendJson(res, 200, snapshot)
       return

@@ -333,6 +333,31 @@ const mainListen = v.pipe(
   v.metadata({ kind: 'listen', doc: 'port, or `host:port`; or an object:', shown: '`8080` (all interfaces)', flag: { name: 'listen', short: 'l', arg: '[HOST:]PORT', help: 'where to listen' } })
 )
 
+// ---- processes ---------------------------------------------------------------------------
+
+const MAX_WORKERS = 1024
+const WORKERS_PROBLEM = `must be "auto" or an integer from 1 to ${MAX_WORKERS}`
+
+/**
+ * `workers`: `auto` (one per core, `os.availableParallelism()`) or a count. A flag gives a
+ * string, so digits are read as the count.
+ */
+const workers = v.pipe(
+  v.union([v.number(), v.string()], WORKERS_PROBLEM),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const value = dataset.value
+    if (value === 'auto') return 'auto' as const
+    const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : NaN
+    if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) { addIssue({ message: WORKERS_PROBLEM }); return NEVER }
+    return n
+  }),
+  v.metadata({
+    kind: 'text',
+    doc: 'processes that serve the listener (`node:cluster`), `auto` for one per core, or a count. The `tether-balancer` command only: `createBalancer` is always one process. With more than one, a supervisor process runs the health checks and the admin API for all of them (see Workers)',
+    flag: { name: 'workers', short: 'w', arg: 'N', help: 'processes serving the listener: a count, or auto for one per core' }
+  })
+)
+
 // ---- the whole configuration ------------------------------------------------------------
 
 /** The configuration schema: input is `BalancerConfig`, output is `ResolvedConfig`. */
@@ -344,6 +369,7 @@ export const configSchema = v.pipe(fields({
     int(0, 10_000, { doc: 'ip-hash with bounded loads, as HAProxy\'s `hash-balance-factor`: a percentage of the average load no node may exceed (150: 1.5 ×); a client whose node is at the bound goes to its next node and comes back when the load falls. Many users behind one NAT address then cannot pile onto one node. `0`: off; otherwise at least 100', flag: { name: 'hash-balance-factor', arg: 'PCT', help: 'ip-hash: bound each node to PCT% of the average load' } }),
     v.check((n) => n === 0 || n >= 100, 'must be 0 (off) or a percentage of at least 100')
   ), 0),
+  workers: v.optional(workers, 'auto'),
   engine: v.optional(choice(ENGINES, { doc: 'how requests are forwarded (see Engines)', flag: { name: 'engine', arg: 'NAME', help: 'forwarding engine' } }), ENGINES[0]),
   sticky,
   healthCheck,

@@ -197,6 +197,13 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
     return true
   }
 
+  /** Held out for `ms` from `now` by a passive verdict taken elsewhere (the cluster's supervisor). */
+  holdFor (now: number, ms: number): void {
+    this.#passive.downUntil = now + ms
+    this.#passive.fails = 0
+    this.#checkSuccesses = 0
+  }
+
   /**
    * Record an active check. Returns 'up' when it brings the node back (`rise` successes, also
    * ending a passive hold), 'down' when it takes it out (`fall` failures), else null.

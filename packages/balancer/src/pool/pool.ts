@@ -13,6 +13,7 @@ import type { AlgorithmName, NodeState } from '../config/types.js'
 import type { CheckResult } from '../health/active.js'
 import type { StickyCodec } from '../sticky.js'
 import { Lease, type LeaseOutcome, type LeaseOwner } from './lease.js'
+import { PassiveHolds } from './passive-holds.js'
 import { UpstreamNode, type NodeHealth } from './node.js'
 import { QueueEntry, WaitQueue, type QueueRefusal, type Waiter } from './queue.js'
 import { snapshotNode, type NodeSnapshot } from './snapshot.js'
@@ -67,10 +68,8 @@ export class Pool implements LeaseOwner {
   #sticky: StickyCodec | null = null
   #rise: number
   #fall: number
-  #maxEjectedPercent: number
   #previous: Map<string, ResolvedUpstream> = new Map()
-  /** Passive holds: when each ends, the node is let back in (unless active checks keep it out). */
-  readonly #holds = new Map<UpstreamNode, NodeJS.Timeout>()
+  readonly #passive = new PassiveHolds({ nodes: () => this.#nodes, changed: (n, from, to, why) => this.#healthChanged(n, from, to, why), refresh: () => this.refresh() })
   /** Every node name ever configured: a cookie naming a removed node is valid, and moves. */
   readonly #known = new Set<string>()
   readonly #onTransition: (t: NodeTransition) => void
@@ -93,7 +92,7 @@ export class Pool implements LeaseOwner {
     this.#backup = createAlgorithm(config.algorithm, { hashBalanceFactor: config.hashBalanceFactor / 100 })
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
-    this.#maxEjectedPercent = config.maxEjectedPercent
+    this.#passive.maxEjectedPercent = config.maxEjectedPercent
     this.apply(config, null)
   }
 
@@ -117,7 +116,7 @@ export class Pool implements LeaseOwner {
     }
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
-    this.#maxEjectedPercent = config.maxEjectedPercent
+    this.#passive.maxEjectedPercent = config.maxEjectedPercent
     this.#queueSize = config.queue.size
     this.#queueTimeout = config.queue.timeout
     this.#sticky = sticky
@@ -142,7 +141,7 @@ export class Pool implements LeaseOwner {
     const gone = this.#nodes.filter((n) => !kept.has(n))
     for (const node of gone) {
       node.remove()
-      this.#endHold(node)
+      this.#passive.end(node)
       // Its sticky waiters may go elsewhere now: they join the others.
       const queue = this.#nodeQueues.get(node)
       this.#nodeQueues.delete(node)
@@ -296,22 +295,19 @@ export class Pool implements LeaseOwner {
   settle (node: UpstreamNode, outcome: LeaseOutcome, reason: string): void {
     this.#handOff(node)
     if (outcome !== 'failed' || node.removed) return
-    const t = now()
-    if (!node.recordFailure(t, this.#mayEject(t))) return
-    // Good checks from before the failures do not vouch for the node now: with active checks
-    // on, it takes `rise` fresh ones to bring it back early (HAProxy's observe + mark-down).
-    const repeat = node.ejections > 1 ? ` (ejection ${node.ejections} in a row)` : ''
-    this.#healthChanged(node, 'up', 'down', `passive: ${node.maxFails} failure(s) within ${node.failTimeout} ms, last: ${reason}; ejected for ${node.ejectionMs} ms${repeat}`)
-    // Let it back in when failTimeout ends, unless an active check keeps it out.
-    this.#endHold(node)
-    const timer = setTimeout(() => {
-      this.#holds.delete(node)
-      if (node.removed) return
-      if (node.checkedUp) this.#healthChanged(node, 'down', 'up', 'passive: fail timeout elapsed')
-      else this.refresh()
-    }, node.ejectionMs + 1)
-    timer.unref()
-    this.#holds.set(node, timer)
+    this.#passive.failed(node, reason)
+  }
+
+  /** In a cluster worker: failures go to `report` (the supervisor), which decides the holds. */
+  reportFailuresTo (report: (node: string, reason: string) => void): void { this.#passive.reportTo(report) }
+
+  /** Count a failed attempt towards passive health (the supervisor, for a worker's failure). */
+  observeFailure (node: UpstreamNode, reason: string): void { this.#passive.observe(node, reason) }
+
+  /** In a cluster worker: the supervisor took `name` out for `ms`. */
+  hold (name: string, ms: number, reason: string): void {
+    const node = this.#byName.get(name)
+    if (node !== undefined && !node.removed) this.#passive.hold(node, ms, reason)
   }
 
   /** Record an active health check result and apply rise/fall. */
@@ -322,7 +318,7 @@ export class Pool implements LeaseOwner {
     const change = node.recordCheck(result, this.#rise, this.#fall, t)
     if (change === null || node.removed) return
     if (change === 'up') {
-      this.#endHold(node)
+      this.#passive.end(node)
       this.#healthChanged(node, 'down', 'up', `active: ${this.#rise} successful check(s)${held ? ', passive failures cleared' : ''}`)
     } else if (wasUp) {
       this.#healthChanged(node, 'up', 'down', `active: ${this.#fall} failed check(s), last: ${result.error ?? `status ${String(result.status)}`}`)
@@ -362,25 +358,7 @@ export class Pool implements LeaseOwner {
       this.leaveQueue(entry.waiter)
       entry.waiter.refused('TETHER_ERR_QUEUE_TIMEOUT')
     }
-    for (const timer of this.#holds.values()) clearTimeout(timer)
-    this.#holds.clear()
-  }
-
-  /**
-   * Whether one more node may be held out by passive checks: at most `maxEjectedPercent` of the
-   * nodes, but always one (Envoy's rule), so that a bad moment on every node cannot empty the pool.
-   */
-  #mayEject (t: number): boolean {
-    if (this.#maxEjectedPercent >= 100) return true
-    const out = this.#nodes.filter((n) => n.downUntil > t).length
-    return out === 0 || (out + 1) * 100 <= this.#maxEjectedPercent * this.#nodes.length
-  }
-
-  #endHold (node: UpstreamNode): void {
-    const timer = this.#holds.get(node)
-    if (timer === undefined) return
-    clearTimeout(timer)
-    this.#holds.delete(node)
+    this.#passive.clear()
   }
 
   #setState (node: UpstreamNode, state: NodeState, reason: string): void {
