@@ -34,15 +34,16 @@ async function startUpstreams (root, count) {
   return urls
 }
 
-async function startBalancer (root, upstreams, engine, workers) {
+async function startBalancer (root, upstreams, engine, workers = 1) {
   const dir = mkdtempSync(join(tmpdir(), 'tether-balancer-bench-'))
   const port = await freePort()
   const file = join(dir, 'balancer.yaml')
   writeFileSync(file, [
     `listen: 127.0.0.1:${port}`,
     `engine: ${engine}`,
-    // One process, as the nginx and HAProxy peers here (and so that the CPU read is its own).
-    'workers: 1',
+    // One process by default, as the nginx and HAProxy peers here (and so that the CPU read is
+    // its own); the cores table asks for more.
+    `workers: ${workers}`,
     'algorithm: weighted-round-robin',
     'upstreams:',
     ...upstreams.map((u, i) => `  - { url: "${u}", name: "app-${i + 1}" }`),
@@ -51,7 +52,7 @@ async function startBalancer (root, upstreams, engine, workers) {
     'log: { level: warn }',
     ''
   ].join('\n'))
-  const proc = startProcess(process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--config', file, ...(workers === undefined ? [] : ['--workers', String(workers)])])
+  const proc = startProcess(process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--config', file])
   await waitForPort(port)
   return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
 }

@@ -65,8 +65,22 @@ function addSummary (a: NodeSummary, b: NodeSummary): NodeSummary {
     p99: maxOf(a.p99, b.p99),
     responses: { '1xx': r['1xx'] + s['1xx'], '2xx': r['2xx'] + s['2xx'], '3xx': r['3xx'] + s['3xx'], '4xx': r['4xx'] + s['4xx'], '5xx': r['5xx'] + s['5xx'], none: r.none + s.none },
     errors: a.errors + b.errors,
-    bytesOut: a.bytesOut + b.bytesOut
+    bytesOut: a.bytesOut + b.bytesOut,
+    // A rate cannot be added: mergeReports computes it again from the merged counts.
+    cacheHitRate: null
   }
+}
+
+/** The near-cache hit rate over the last 60 points of a merged series (null without reads). */
+function hitRateOf (s: SeriesOf): number | null {
+  const from = Math.max(0, s.cacheHits.length - 60)
+  let hits = 0
+  let all = 0
+  for (let i = from; i < s.cacheHits.length; i++) {
+    hits += s.cacheHits[i] ?? 0
+    all += (s.cacheHits[i] ?? 0) + (s.cacheMisses[i] ?? 0)
+  }
+  return all === 0 ? null : Math.round(hits / all * 1000) / 1000
 }
 
 /** Add `from` (indexed by its own seconds) into `into` at the seconds of `t`. */
@@ -81,6 +95,8 @@ function addSeries (into: SeriesOf, from: SeriesOf | undefined, at: ReadonlyArra
     into.p50[i] = maxOf(into.p50[i] ?? null, from.p50[j] ?? null)
     into.p95[i] = maxOf(into.p95[i] ?? null, from.p95[j] ?? null)
     into.p99[i] = maxOf(into.p99[i] ?? null, from.p99[j] ?? null)
+    into.cacheHits[i] = (into.cacheHits[i] ?? 0) + (from.cacheHits[j] ?? 0)
+    into.cacheMisses[i] = (into.cacheMisses[i] ?? 0) + (from.cacheMisses[j] ?? 0)
   })
 }
 
@@ -92,7 +108,9 @@ function zeroSeries (length: number): SeriesOf {
     s4xx: new Array<number>(length).fill(0),
     p50: new Array<number | null>(length).fill(null),
     p95: new Array<number | null>(length).fill(null),
-    p99: new Array<number | null>(length).fill(null)
+    p99: new Array<number | null>(length).fill(null),
+    cacheHits: new Array<number>(length).fill(0),
+    cacheMisses: new Array<number>(length).fill(0)
   }
 }
 
@@ -120,7 +138,7 @@ export function mergeReports (reports: readonly StatsReport[], names: readonly s
   const routes = { sticky: new Array<number>(t.length).fill(0), new: new Array<number>(t.length).fill(0), moved: new Array<number>(t.length).fill(0) }
   const moves = Object.fromEntries(Object.keys(newest.series.moves).map((m) => [m, new Array<number>(t.length).fill(0)])) as unknown as StatsReport['series']['moves']
   const retries = new Array<number>(t.length).fill(0)
-  const emptySummary: NodeSummary = { rate: 0, p50: null, p95: null, p99: null, responses: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, none: 0 }, errors: 0, bytesOut: 0 }
+  const emptySummary: NodeSummary = { rate: 0, p50: null, p95: null, p99: null, responses: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, none: 0 }, errors: 0, bytesOut: 0, cacheHitRate: null }
   let summaryTotal = emptySummary
   const summaryNodes: Record<string, NodeSummary> = Object.fromEntries(names.map((n) => [n, emptySummary]))
   const totals = { routes: { sticky: 0, new: 0, moved: 0 }, moves: { ...newest.totals.moves }, retries: 0 }
@@ -146,6 +164,8 @@ export function mergeReports (reports: readonly StatsReport[], names: readonly s
       if (theirs !== undefined) summaryNodes[name] = addSummary(summaryNodes[name] ?? emptySummary, theirs)
     }
   }
+  summaryTotal = { ...summaryTotal, cacheHitRate: hitRateOf(total) }
+  for (const name of names) summaryNodes[name] = { ...(summaryNodes[name] ?? emptySummary), cacheHitRate: hitRateOf(nodes[name] as SeriesOf) }
   return {
     now: newest.now,
     seconds: newest.seconds,
