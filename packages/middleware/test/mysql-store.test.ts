@@ -38,7 +38,7 @@ t.test('the schema carries its version; values are stored as one JSON object of 
   t.ok(r.ok)
   const db = await admin(t)
   const [meta] = await db.query(`SELECT version FROM \`${table}_meta\` WHERE name = 'schema'`) as [Array<{ version: number }>, unknown]
-  t.same(meta, [{ version: 1 }])
+  t.same(meta, [{ version: 2 }])
   const [rows] = await db.query(`SELECT data FROM \`${table}\` WHERE id = ?`, [id]) as [Array<{ data: unknown }>, unknown]
   const data = typeof rows[0]!.data === 'string' ? JSON.parse(rows[0]!.data) : rows[0]!.data
   t.same(data, { a: '10', n: '1' })

@@ -36,7 +36,7 @@ t.test('the schema carries its version; a second store on it does not recreate a
   await store.apply(newId(), create([['a', '1']]))
   const db = await admin(t)
   const { rows } = await db.query<{ version: number }>(`SELECT version FROM "${schema}".tether_meta WHERE name = 'schema'`)
-  t.same(rows, [{ version: 1 }])
+  t.same(rows, [{ version: 2 }])
 })
 
 t.test('a read is one statement and a write one function call (pg_stat_statements-free count)', async (t) => {
