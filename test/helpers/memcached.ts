@@ -15,6 +15,10 @@ export interface MemcachedServer {
   command (line: string): Promise<string>
   /** SIGKILL the server. */
   stop (): Promise<void>
+  /** SIGSTOP the server: connections stay open, commands are accepted and not answered. */
+  pause (): void
+  /** SIGCONT: the server runs again and answers what it was sent meanwhile. */
+  resume (): void
 }
 
 interface Teardownable { teardown (fn: () => unknown): void }
@@ -49,5 +53,7 @@ export async function startMemcached (t: Teardownable): Promise<MemcachedServer>
     if (c !== undefined) await kill(c)
   }
   t.teardown(stop)
-  return { port, url: `memcached://127.0.0.1:${port}`, command, stop }
+  const signal = (sig: NodeJS.Signals): void => { if (child?.pid !== undefined) process.kill(child.pid, sig) }
+  t.teardown(() => { signal('SIGCONT') })
+  return { port, url: `memcached://127.0.0.1:${port}`, command, stop, pause: () => { signal('SIGSTOP') }, resume: () => { signal('SIGCONT') } }
 }

@@ -2,6 +2,7 @@
 // conformance suite, then what is particular to memcached (tombstones, the 30-day TTL rule,
 // CAS conflicts between stores that share nothing but the server).
 import t from 'tap'
+import { createRequire } from 'node:module'
 import { MemcachedStore, newId } from '../src/index.js'
 import { exptime } from '../src/stores/memcached/record.js'
 import { startMemcached } from '../../../test/helpers/memcached.js'
@@ -98,3 +99,42 @@ t.test('options and a missing server fail with registry codes', async (t) => {
   await store.close()
   await t.rejects(store.load(id, opts()), { code: 'TETHER_ERR_STORE_UNAVAILABLE' }, 'a closed store')
 })
+
+t.test('a cas sent to a memcached that stops (SIGSTOP) before answering is outcome unknown; the same-id retry applies it once', async (t) => {
+  // Our own server, so that stopping it touches no other test. The fault is placed exactly:
+  // the server is stopped as the `gets` answer arrives, so the `cas` that follows is sent and
+  // never answered until SIGCONT.
+  const server = await startMemcached(t)
+  const Memcached = createRequire(import.meta.url)('memcached') as new (servers: string, options: object) => MemcachedClient
+  const client = new Memcached(`127.0.0.1:${server.port}`, { retries: 0, timeout: 2000, idle: 0 })
+  t.teardown(() => { client.end() })
+  let armed = false
+  const gets = client.gets.bind(client)
+  client.gets = (key, cb) => gets(key, (err, data) => {
+    if (armed) { armed = false; server.pause() }
+    cb(err, data)
+  })
+  const store = new MemcachedStore({ client: client as never, commandTimeout: 300, prefix: 'eo:' })
+  t.teardown(() => store.close())
+  const id = newId()
+  await store.apply(id, create([['n', '1']]))
+  const change = { ...update({ incr: [['n', 1]] }), writeId: newId() }
+  armed = true
+  await t.rejects(store.apply(id, change), { code: 'TETHER_ERR_STORE_OUTCOME_UNKNOWN' }, 'sent, unanswered: not "unavailable, nothing written"')
+  server.resume()
+  // The retry (the middleware sends one under the same write id) finds the stopped cas applied
+  // once the server runs again, or applies it if it was not: either way once.
+  let retry
+  for (let i = 0; i < 20 && retry === undefined; i++) {
+    retry = await store.apply(id, change).catch(async () => { await new Promise((resolve) => setTimeout(resolve, 50)) })
+  }
+  t.same(retry, { ok: true, version: 2, counters: new Map([['n', 2]]) }, 'the retry is answered with the one result')
+  t.equal((await store.load(id, opts()))!.fields.get('n'), '2', 'the increment is counted once')
+  const again = await store.apply(id, { ...update({ incr: [['n', 1]] }), writeId: newId() })
+  t.same(again, { ok: true, version: 3, counters: new Map([['n', 3]]) }, 'a new write id is a new write')
+})
+
+interface MemcachedClient {
+  gets (key: string, cb: (err: unknown, data: unknown) => void): void
+  end (): void
+}

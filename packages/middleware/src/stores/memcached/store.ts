@@ -21,12 +21,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Memcached from 'memcached'
-import { storeUnavailable, tetherError } from '../../errors.js'
+import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
 import { applyToFields, StoreLocks } from '../kit/index.js'
 import type { LockAttempt } from '../kit/index.js'
-import { MemcachedDriver, isMemcachedClient } from './driver.js'
-import { decode, encode, exptime, TOMBSTONE } from './record.js'
+import { MemcachedDriver, isMemcachedClient, mayHaveRun } from './driver.js'
+import { decode, encode, exptime, RECENT_WRITES, TOMBSTONE } from './record.js'
 import type { Found, MemcachedRecord } from './record.js'
 
 /**
@@ -75,6 +75,12 @@ const GONE: ApplyResult = { ok: false, reason: 'gone' }
  * ```
  */
 export class MemcachedStore implements SessionStore {
+  /**
+   * A change's write id is applied at most once per session (see
+   * {@link SessionStore.exactlyOnce}): the item keeps its recent write ids, written by the same
+   * `cas` as the change.
+   */
+  readonly exactlyOnce = true
   readonly #driver: MemcachedDriver
   readonly #prefix: string
   readonly #casRetries: number
@@ -161,12 +167,15 @@ export class MemcachedStore implements SessionStore {
     const { now } = change
     return await this.#mutate(id, now, (found): Step<ApplyResult> => {
       const live = found?.kind === 'live' ? found.record : undefined
+      // A repeat of a write this session has applied: its result, nothing stored.
+      const seen = change.writeId === undefined ? undefined : live?.writes?.find((w) => w[0] === change.writeId)
+      if (seen !== undefined) return { result: { ok: true, version: seen[1], counters: new Map(seen[2]) } }
       let base: MemcachedRecord
       if (change.create !== undefined) {
         if (live !== undefined || found?.kind === 'tombstone') return { result: { ok: false, reason: 'exists' } }
         // A dead item under this id is replaced; its token counter carries on, so fencing
         // tokens never repeat under one key.
-        base = { fields: new Map(), createdAt: change.create.createdAt, absoluteExpiry: change.create.absoluteExpiry, expiresAt: 0, version: 0, lockSeq: found?.kind === 'dead' ? found.record.lockSeq : 0, lockToken: null, lockExpires: 0 }
+        base = { fields: new Map(), createdAt: change.create.createdAt, absoluteExpiry: change.create.absoluteExpiry, expiresAt: 0, version: 0, lockSeq: found?.kind === 'dead' ? found.record.lockSeq : 0, lockToken: null, lockExpires: 0, writes: [] }
       } else if (live === undefined) {
         return { result: GONE }
       } else {
@@ -180,8 +189,9 @@ export class MemcachedStore implements SessionStore {
       // Whole or not at all: a counter that is not an integer throws before anything is stored.
       const counters = applyToFields(base.fields, change)
       const next: MemcachedRecord = { ...base, version: base.version + 1, expiresAt: Math.min(now + ttl, base.absoluteExpiry) }
+      if (change.writeId !== undefined) next.writes = [...(base.writes ?? []), [change.writeId, next.version, [...counters]] as [string, number, Array<[string, number]>]].slice(-RECENT_WRITES)
       return write(next, now, { ok: true, version: next.version, counters })
-    })
+    }, true)
   }
 
   async destroy (id: string): Promise<void> {
@@ -241,25 +251,32 @@ export class MemcachedStore implements SessionStore {
   /**
    * The store's one write path: read the item, let `step` decide what to store, store it only
    * if unchanged (`cas`, or `add` when there was no item), retry on a conflict. Writes to one
-   * session from this process run one at a time.
+   * session from this process run one at a time. With `exactlyOnce` (apply), a store command
+   * that was sent and got no answer is `TETHER_ERR_STORE_OUTCOME_UNKNOWN`: memcached may have
+   * stored it (a failed `gets` stored nothing and stays "unavailable").
    */
-  async #mutate<T> (id: string, now: number, step: (found: Found | undefined) => Step<T>): Promise<T> {
+  async #mutate<T> (id: string, now: number, step: (found: Found | undefined) => Step<T>, exactlyOnce = false): Promise<T> {
     this.#open()
     const key = this.key(id)
     const run = async (): Promise<T> => {
       for (let attempt = 0; attempt <= this.#casRetries; attempt++) {
         let stored: boolean
         let out: Step<T>
+        let item
         try {
-          const item = await this.#driver.gets(key)
+          item = await this.#driver.gets(key)
           out = step(item === undefined ? undefined : decode(item.value, now, key))
-          if (!('value' in out)) return out.result
+        } catch (err) {
+          // A TetherError (a counter that is not one, a corrupt item) passes through as it is.
+          throw storeUnavailable(BACKEND, err)
+        }
+        if (!('value' in out)) return out.result
+        try {
           stored = item === undefined
             ? await this.#driver.add(key, out.value, out.exptime)
             : await this.#driver.cas(key, out.value, item.cas, out.exptime)
         } catch (err) {
-          // A TetherError (a counter that is not one, a corrupt item) passes through as it is.
-          throw storeUnavailable(BACKEND, err)
+          throw exactlyOnce && mayHaveRun(err) ? outcomeUnknown(BACKEND, err) : storeUnavailable(BACKEND, err)
         }
         if (stored) return out.result
         // Another process wrote in between (or the item went): read again after a short
