@@ -5,6 +5,7 @@ import t from 'tap'
 import { createRequire } from 'node:module'
 import { MemcachedStore, newId } from '../src/index.js'
 import { exptime } from '../src/stores/memcached/record.js'
+import { ownerKey } from '../src/stores/memcached/owners.js'
 import { startMemcached } from '../../../test/helpers/memcached.js'
 import { create, storeConformance, update } from './helpers/store-conformance.js'
 
@@ -111,8 +112,9 @@ t.test('a cas sent to a memcached that stops (SIGSTOP) before answering is outco
   let armed = false
   const gets = client.gets.bind(client)
   client.gets = (key, cb) => gets(key, (err, data) => {
-    if (armed) { armed = false; server.pause() }
-    cb(err, data)
+    if (!armed) { cb(err, data); return }
+    armed = false
+    void server.pause().then(() => { cb(err, data) })
   })
   const store = new MemcachedStore({ client: client as never, commandTimeout: 300, prefix: 'eo:' })
   t.teardown(() => store.close())
@@ -138,3 +140,28 @@ interface MemcachedClient {
   gets (key: string, cb: (err: unknown, data: unknown) => void): void
   end (): void
 }
+
+t.test('log out everywhere by generation: seen from another process, in flight, and when the owner item is lost', async (t) => {
+  const a = new MemcachedStore({ url: memcached.url, prefix: 'gen:' })
+  const b = new MemcachedStore({ url: memcached.url, prefix: 'gen:' })
+  t.teardown(async () => { await a.close(); await b.close() })
+  const ids = [newId(), newId()]
+  for (const id of ids) await a.apply(id, { ...create([['user', '"ada"']]), owner: 'ada' })
+  // b reads them twice: the second load fetches session and owner item in one multi-get.
+  for (const id of ids) { await b.load(id, opts()); t.ok(await b.load(id, opts()), 'readable in another process') }
+  const late = await b.apply(ids[0]!, update({ incr: [['n', 1]] }))
+  t.ok(late.ok, 'writable before')
+  t.equal(await a.destroyAll('ada'), 2)
+  for (const id of ids) t.equal(await b.load(id, opts()), undefined, 'the other process sees it ended at once')
+  t.same(await b.apply(ids[0]!, update({ incr: [['n', 1]] })), { ok: false, reason: 'gone' }, 'a request in flight cannot write it back')
+  t.same(await b.apply(ids[0]!, create([['user', '"ada"']])), { ok: false, reason: 'exists' }, 'nor create it again')
+  t.equal(await b.touch(ids[1]!, 60_000, Date.now()), false)
+  // A new login after the logout is a new generation, and lives.
+  const fresh = newId()
+  await b.apply(fresh, { ...create([['user', '"ada"']]), owner: 'ada' })
+  t.ok(await a.load(fresh, opts()), 'a later login lives')
+  // memcached may evict the owner item: the owner's sessions end (a logout, never a resurrection).
+  t.match(await memcached.command(`delete ${ownerKey('gen:', 'ada')}`), /DELETED/)
+  t.equal(await a.load(fresh, opts()), undefined, 'owner item gone: its sessions are gone')
+  t.equal(await a.destroyAll('ada'), 0)
+})

@@ -84,6 +84,20 @@ export class MemcachedDriver {
     return { value, cas: String(cas) }
   }
 
+  /**
+   * Several items' values in one round trip (the keys may live on different servers: the
+   * library asks each once). Keys memcached does not hold are absent from the result.
+   */
+  async getMulti (keys: string[]): Promise<Map<string, string>> {
+    const data = await this.#call<Record<string, unknown> | undefined>('get', (cb) => this.#client.getMulti(keys, cb as never))
+    const out = new Map<string, string>()
+    for (const key of keys) {
+      const value = data?.[key]
+      if (typeof value === 'string') out.set(key, value)
+    }
+    return out
+  }
+
   /** Store only if the key is absent. False when it exists (NOT_STORED). */
   async add (key: string, value: string, exptime: number): Promise<boolean> {
     try {

@@ -24,6 +24,10 @@ export interface MemcachedRecord extends SessionRecord {
    * the item, so the same `cas` that writes a change records its id.
    */
   writes?: Array<[writeId: string, version: number, counters: Array<[string, number]>]>
+  /** The session's owner (the `owner` option), for log out everywhere: see owners.ts. */
+  owner?: string
+  /** The owner's generation token when the owner was written; another token means dead. */
+  generation?: string
 }
 
 /** How many recent write ids a session remembers: far more than can be in flight for one session. */
@@ -52,7 +56,7 @@ const FORMAT = 1
  * ```
  */
 export function encode (r: MemcachedRecord): string {
-  return JSON.stringify({ t: FORMAT, c: r.createdAt, a: r.absoluteExpiry, e: r.expiresAt, v: r.version, s: r.lockSeq, l: r.lockToken, x: r.lockExpires, f: [...r.fields], ...(r.writes === undefined || r.writes.length === 0 ? {} : { w: r.writes }) })
+  return JSON.stringify({ t: FORMAT, c: r.createdAt, a: r.absoluteExpiry, e: r.expiresAt, v: r.version, s: r.lockSeq, l: r.lockToken, x: r.lockExpires, f: [...r.fields], ...(r.writes === undefined || r.writes.length === 0 ? {} : { w: r.writes }), ...(r.owner === undefined ? {} : { o: r.owner, g: r.generation }) })
 }
 
 /**
@@ -67,7 +71,7 @@ export function encode (r: MemcachedRecord): string {
  */
 export function decode (value: string, now: number, key: string): Found {
   if (value === TOMBSTONE) return { kind: 'tombstone' }
-  let o: { t?: unknown, c?: unknown, a?: unknown, e?: unknown, v?: unknown, s?: unknown, l?: unknown, x?: unknown, f?: unknown, w?: unknown }
+  let o: { t?: unknown, c?: unknown, a?: unknown, e?: unknown, v?: unknown, s?: unknown, l?: unknown, x?: unknown, f?: unknown, w?: unknown, o?: unknown, g?: unknown }
   try {
     o = JSON.parse(value) as typeof o
   } catch (err) {
@@ -87,6 +91,11 @@ export function decode (value: string, now: number, key: string): Found {
   if (o.w !== undefined) {
     if (!Array.isArray(o.w) || !o.w.every(isWrite)) throw tetherError('TETHER_ERR_STORE_CORRUPT', `memcached item ${key} has a malformed write-id record`)
     record.writes = o.w
+  }
+  if (o.o !== undefined) {
+    if (typeof o.o !== 'string' || typeof o.g !== 'string') throw tetherError('TETHER_ERR_STORE_CORRUPT', `memcached item ${key} has a malformed owner`)
+    record.owner = o.o
+    record.generation = o.g
   }
   return { kind: now < record.expiresAt && now < record.absoluteExpiry ? 'live' : 'dead', record }
 }

@@ -22,12 +22,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Memcached from 'memcached'
 import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
+import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
+import { newId } from '../../id.js'
 import { applyToFields, StoreLocks } from '../kit/index.js'
 import type { LockAttempt } from '../kit/index.js'
 import { MemcachedDriver, isMemcachedClient, mayHaveRun } from './driver.js'
 import { decode, encode, exptime, RECENT_WRITES, TOMBSTONE } from './record.js'
 import type { Found, MemcachedRecord } from './record.js'
+import { decodeOwner, encodeOwner, enrolled, ownerKey } from './owners.js'
 
 /**
  * Options of {@link MemcachedStore}: give `url`, `servers` or `client`.
@@ -60,6 +62,8 @@ export interface MemcachedStoreOptions {
 type Step<T> = { readonly result: T } | { readonly result: T, readonly value: string, readonly exptime: number }
 
 const BACKEND = 'MemcachedStore'
+/** Sessions whose owner item this process remembers, so a load fetches both in one trip. */
+const OWNER_HINTS = 10_000
 const GONE: ApplyResult = { ok: false, reason: 'gone' }
 
 /**
@@ -81,7 +85,14 @@ export class MemcachedStore implements SessionStore {
    * `cas` as the change.
    */
   readonly exactlyOnce = true
+  /**
+   * Log out everywhere, by a generation token per owner (see owners.ts): `destroyAll` replaces
+   * the token and every session that recorded the old one is dead.
+   */
+  readonly capabilities: StoreCapabilities = { destroyAll: true }
   readonly #driver: MemcachedDriver
+  /** Session id → its owner item's key, learnt from loads (bounded, oldest dropped first). */
+  readonly #ownerHints = new Map<string, string>()
   readonly #prefix: string
   readonly #casRetries: number
   readonly #backoffMax: number
@@ -140,15 +151,36 @@ export class MemcachedStore implements SessionStore {
     this.#open()
     const { now } = options
     const key = this.key(id)
-    let item
+    // An owned session is alive only while its owner's token is the one it recorded. The
+    // owner item comes in the same multi-get when this process has read the session before
+    // (the hint); on a first read it costs one more get.
+    const hint = this.#ownerHints.get(id)
+    let value: string | undefined
+    let ownerValue: string | undefined
     try {
-      item = await this.#driver.gets(key)
+      const got = await this.#driver.getMulti(hint === undefined ? [key] : [key, hint])
+      value = got.get(key)
+      if (hint !== undefined) ownerValue = got.get(hint)
     } catch (err) {
       throw storeUnavailable(BACKEND, err)
     }
-    if (item === undefined) return undefined
-    const found = decode(item.value, now, key)
+    if (value === undefined) return undefined
+    const found = decode(value, now, key)
     if (found.kind !== 'live') return undefined
+    if (found.record.owner !== undefined) {
+      const okey = ownerKey(this.#prefix, found.record.owner)
+      if (okey !== hint) {
+        this.#hint(id, okey)
+        try {
+          ownerValue = (await this.#driver.getMulti([okey])).get(okey)
+        } catch (err) {
+          throw storeUnavailable(BACKEND, err)
+        }
+      }
+      if (ownerValue === undefined || decodeOwner(ownerValue, okey).token !== found.record.generation) return undefined
+    } else if (hint !== undefined) {
+      this.#ownerHints.delete(id)
+    }
     const r = found.record
     let expiresAt = r.expiresAt
     let refreshed = false
@@ -165,7 +197,7 @@ export class MemcachedStore implements SessionStore {
 
   async apply (id: string, change: SessionChange): Promise<ApplyResult> {
     const { now } = change
-    return await this.#mutate(id, now, (found): Step<ApplyResult> => {
+    return await this.#mutate(id, now, async (found): Promise<Step<ApplyResult>> => {
       const live = found?.kind === 'live' ? found.record : undefined
       // A repeat of a write this session has applied: its result, nothing stored.
       const seen = change.writeId === undefined ? undefined : live?.writes?.find((w) => w[0] === change.writeId)
@@ -189,6 +221,14 @@ export class MemcachedStore implements SessionStore {
       // Whole or not at all: a counter that is not an integer throws before anything is stored.
       const counters = applyToFields(base.fields, change)
       const next: MemcachedRecord = { ...base, version: base.version + 1, expiresAt: Math.min(now + ttl, base.absoluteExpiry) }
+      if (change.owner === null) {
+        delete next.owner
+        delete next.generation
+      } else if (change.owner !== undefined) {
+        // Enrolled before the session is written: a destroyAll between the two ends it.
+        next.owner = change.owner
+        next.generation = await this.#enroll(change.owner, id, next.absoluteExpiry, now)
+      }
       if (change.writeId !== undefined) next.writes = [...(base.writes ?? []), [change.writeId, next.version, [...counters]] as [string, number, Array<[string, number]>]].slice(-RECENT_WRITES)
       return write(next, now, { ok: true, version: next.version, counters })
     }, true)
@@ -204,6 +244,38 @@ export class MemcachedStore implements SessionStore {
     })
     // Waiters for its lock in this process learn now that there is nothing left to lock.
     if (hadLock) this.#locks.released(id)
+  }
+
+  /**
+   * Log out everywhere: replace the owner's generation token (one `cas`), which ends every
+   * session that recorded the old one. Resolves with how many of the sessions the owner item
+   * lists were live under the old token (all of them, unless the owner had more than
+   * OWNER_IDS sessions at once: then a floor).
+   */
+  async destroyAll (owner: string): Promise<number> {
+    this.#open()
+    const key = ownerKey(this.#prefix, owner)
+    const now = Date.now()
+    for (let attempt = 0; attempt <= this.#casRetries; attempt++) {
+      let item
+      let counted = 0
+      try {
+        item = await this.#driver.gets(key)
+        if (item === undefined) return 0
+        const current = decodeOwner(item.value, key)
+        const sessions = current.ids.length === 0 ? new Map<string, string>() : await this.#driver.getMulti(current.ids.map((id) => this.key(id)))
+        for (const [skey, value] of sessions) {
+          const found = decode(value, now, skey)
+          if (found.kind === 'live' && found.record.owner === owner && found.record.generation === current.token) counted++
+        }
+        const next = encodeOwner({ token: newId(), deadline: current.deadline, ids: [] })
+        if (await this.#driver.cas(key, next, item.cas, exptime(current.deadline, now))) return counted
+      } catch (err) {
+        throw storeUnavailable(BACKEND, err)
+      }
+      await sleep(Math.random() * Math.min(20, 2 ** attempt))
+    }
+    throw tetherError('TETHER_ERR_STORE_CONFLICT', `session store (${BACKEND}): ${this.#casRetries} retries of a compare-and-swap on ${key} all met another writer; nothing was written`)
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
@@ -255,7 +327,7 @@ export class MemcachedStore implements SessionStore {
    * that was sent and got no answer is `TETHER_ERR_STORE_OUTCOME_UNKNOWN`: memcached may have
    * stored it (a failed `gets` stored nothing and stays "unavailable").
    */
-  async #mutate<T> (id: string, now: number, step: (found: Found | undefined) => Step<T>, exactlyOnce = false): Promise<T> {
+  async #mutate<T> (id: string, now: number, step: (found: Found | undefined) => Step<T> | Promise<Step<T>>, exactlyOnce = false): Promise<T> {
     this.#open()
     const key = this.key(id)
     const run = async (): Promise<T> => {
@@ -265,7 +337,7 @@ export class MemcachedStore implements SessionStore {
         let item
         try {
           item = await this.#driver.gets(key)
-          out = step(item === undefined ? undefined : decode(item.value, now, key))
+          out = await step(item === undefined ? undefined : await this.#valid(decode(item.value, now, key)))
         } catch (err) {
           // A TetherError (a counter that is not one, a corrupt item) passes through as it is.
           throw storeUnavailable(BACKEND, err)
@@ -291,6 +363,46 @@ export class MemcachedStore implements SessionStore {
     this.#tails.set(id, tail)
     void tail.then(() => { if (this.#tails.get(id) === tail) this.#tails.delete(id) })
     return await result
+  }
+
+  /**
+   * An owned session whose owner's token has changed was logged out everywhere: it is treated
+   * as destroyed (refused to every writer, creates included), like a tombstone.
+   */
+  async #valid (found: Found): Promise<Found> {
+    if (found.kind === 'tombstone' || found.record.owner === undefined) return found
+    const key = ownerKey(this.#prefix, found.record.owner)
+    const value = (await this.#driver.getMulti([key])).get(key)
+    return value !== undefined && decodeOwner(value, key).token === found.record.generation ? found : { kind: 'tombstone' }
+  }
+
+  /**
+   * Enrol session `id` under `owner` (creating the owner item with a fresh token when there is
+   * none) and answer the owner's current token, which the session then records.
+   */
+  async #enroll (owner: string, id: string, deadline: number, now: number): Promise<string> {
+    const key = ownerKey(this.#prefix, owner)
+    this.#hint(id, key)
+    for (let attempt = 0; attempt <= this.#casRetries; attempt++) {
+      const item = await this.#driver.gets(key)
+      if (item === undefined) {
+        const token = newId()
+        if (await this.#driver.add(key, encodeOwner({ token, deadline, ids: [id] }), exptime(deadline, now))) return token
+      } else {
+        const current = decodeOwner(item.value, key)
+        const next = enrolled(current, id, deadline)
+        if (next === undefined) return current.token
+        if (await this.#driver.cas(key, encodeOwner(next), item.cas, exptime(next.deadline, now))) return current.token
+      }
+      await sleep(Math.random() * Math.min(20, 2 ** attempt))
+    }
+    throw tetherError('TETHER_ERR_STORE_CONFLICT', `session store (${BACKEND}): ${this.#casRetries} retries of a compare-and-swap on ${key} all met another writer; nothing was written`)
+  }
+
+  #hint (id: string, key: string): void {
+    this.#ownerHints.delete(id)
+    this.#ownerHints.set(id, key)
+    if (this.#ownerHints.size > OWNER_HINTS) this.#ownerHints.delete(this.#ownerHints.keys().next().value!)
   }
 
   #open (): void {
