@@ -70,3 +70,21 @@ t.test('options are checked, and an unreachable server is a typed 503', async (t
   t.teardown(() => store.close())
   await t.rejects(store.load(newId(), { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }), { code: 'TETHER_ERR_STORE_UNAVAILABLE' })
 })
+
+t.test('a version-1 table (before write ids) is migrated on first use', async (t) => {
+  const old = mysqlTable(t, 'tm')
+  const first = new MySqlStore({ url: MYSQL_URL, table: old })
+  const id = newId()
+  await first.apply(id, create([['n', '1']]))
+  await first.close()
+  const db = await admin(t)
+  await db.query(`ALTER TABLE \`${old}\` DROP COLUMN writes`)
+  await db.query(`UPDATE \`${old}_meta\` SET version = 1`)
+  const store = new MySqlStore({ url: MYSQL_URL, table: old })
+  t.teardown(() => store.close())
+  const change = { ...update({ incr: [['n', 1]] }), writeId: newId() }
+  t.same(await store.apply(id, change), { ok: true, version: 2, counters: new Map([['n', 2]]) }, 'the old session is written')
+  t.same(await store.apply(id, change), { ok: true, version: 2, counters: new Map([['n', 2]]) }, 'and its write id remembered')
+  const [meta] = await db.query(`SELECT version FROM \`${old}_meta\``) as [Array<{ version: number }>, unknown]
+  t.same(meta, [{ version: 2 }])
+})
