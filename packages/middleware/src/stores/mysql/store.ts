@@ -213,32 +213,24 @@ export class MySqlStore implements SessionStore {
 
   /** Run a prepared statement, creating the schema first if this store has not yet. */
   async #run (name: keyof Statements, values: readonly unknown[]): Promise<MyResult> {
-    await this.#prepare()
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#pool.execute({ sql: this.#sql[name], timeout: this.#timeout }, values)
-      } catch (err) {
-        // InnoDB picked this transaction as a deadlock victim and rolled all of it back, so
-        // nothing of it was applied and running it again is safe (what MySQL's manual says to
-        // do). Seen with 300 concurrent writes to one session row.
-        if ((err as { errno?: number }).errno === ER_LOCK_DEADLOCK && attempt < DEADLOCK_RETRIES) {
-          await sleep(attempt * Math.random() * 5)
-          continue
-        }
-        this.#fail(err)
-      }
-    }
+    return await this.#execute(name, values, false)
+  }
+
+  /** Run a write (the apply procedure): see {@link MySqlStore.#execute}. */
+  async #write (name: keyof Statements, values: readonly unknown[]): Promise<MyResult> {
+    return await this.#execute(name, values, true)
   }
 
   /**
-   * Run a write (the apply procedure) on a connection of its own, so that a failure says
-   * whether the CALL was sent: no connection is `TETHER_ERR_STORE_UNAVAILABLE` (nothing sent);
-   * an error the server answered with was rolled back by the procedure (nothing applied; a
-   * deadlock victim is run again); anything else once it was sent (the statement timeout, a
-   * connection lost mid-CALL) is `TETHER_ERR_STORE_OUTCOME_UNKNOWN`: the CALL may still commit
-   * on the server. That connection is destroyed, not reused.
+   * Run one statement on a connection of its own, so that a failure says whether it was sent:
+   * no connection is `TETHER_ERR_STORE_UNAVAILABLE` (nothing sent). An error the server
+   * answered with changed nothing (the apply procedure rolls back); a deadlock victim is run
+   * again, as MySQL's manual says to (seen with 300 concurrent writes to one row). Anything
+   * else once it was sent (the statement timeout, a connection lost mid-statement) leaves the
+   * connection with a statement outstanding, so it is destroyed, not reused; for a write
+   * (`unknownIfSent`) that is `TETHER_ERR_STORE_OUTCOME_UNKNOWN`: the CALL may still commit.
    */
-  async #write (name: keyof Statements, values: readonly unknown[]): Promise<MyResult> {
+  async #execute (name: keyof Statements, values: readonly unknown[], unknownIfSent: boolean): Promise<MyResult> {
     await this.#prepare()
     for (let attempt = 1; ; attempt++) {
       let conn: MyPoolConnection
@@ -254,7 +246,7 @@ export class MySqlStore implements SessionStore {
       } catch (err) {
         if (!isServerError(err)) {
           conn.destroy()
-          throw outcomeUnknown(BACKEND, err)
+          throw unknownIfSent ? outcomeUnknown(BACKEND, err) : storeUnavailable(BACKEND, err)
         }
         conn.release()
         if ((err as { errno?: number }).errno === ER_LOCK_DEADLOCK && attempt < DEADLOCK_RETRIES) {
