@@ -18,6 +18,10 @@
  *   waiter in another process retries with a bounded exponential back-off (5 ms doubling up
  *   to `lockBackoffMax`, never past the holder's lease); waiters in the releasing process are
  *   woken at once.
+ * - Exactly once: the item keeps its recent write ids; a `cas` sent and not answered is
+ *   outcome-unknown, and a retry under the same id finds it (or applies it) once.
+ * - Log out everywhere: a generation token per owner (owners.ts); a session written under an
+ *   older token is dead for reads and writes.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Memcached from 'memcached'
