@@ -1,12 +1,14 @@
-// Issue 14: Tether on PostgreSQL and MySQL/MariaDB against the express-session stores teams run
-// there today (connect-pg-simple, express-mysql-session), in the same run, all under Express 5:
-// read and write req/s (median of runs, wrk -c50 over a pool of 50 sessions), statements per
-// request counted on the server, and how many of 300 concurrent increments of one session
-// (3 app processes) survive. The shared servers of the machine are used under names of this
-// run's own, dropped at the end; other clients of those servers make the statement counts an
-// upper bound.
+// Issue 14: Tether on PostgreSQL, MySQL/MariaDB and memcached against the express-session stores
+// teams run there today (connect-pg-simple, express-mysql-session, connect-memcached), in the
+// same run, all under Express 5: read and write req/s (median of runs, wrk -c50 over a pool of
+// 50 sessions), statements (memcached: commands) per request counted on the server, and how
+// many of 300 concurrent increments of one session (3 app processes) survive. The shared SQL
+// servers of the machine are used under names of this run's own, dropped at the end (other
+// clients of those servers make the statement counts an upper bound); memcached is a private
+// one started for the run.
 import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
+import { startMemcachedServer } from '../lib/memcached.mjs'
 import { measure, median, mintCookies, startBenchApp } from '../lib/sessions.mjs'
 import { fmt, table } from '../lib/table.mjs'
 
@@ -58,13 +60,24 @@ function backends () {
           }
         }
       }
+    },
+    {
+      db: 'memcached',
+      peer: 'connect-memcached',
+      // The URL is known once the private server runs: open() fills it in.
+      env: { STORE_URL: '', SCHEMA: `${name}:`, TABLE: `${name}_peer:` },
+      async open () {
+        const server = await startMemcachedServer()
+        this.env.STORE_URL = server.url
+        return { count: () => server.commands(), settle: async () => {}, close: () => server.stop() }
+      }
     }
   ]
 }
 
 const IMPLS = [
-  { name: (b) => `express-session + ${b.peer}`, file: 'express-sql-peer.mjs', incr: '/write', tether: false },
-  { name: () => 'Tether (Express)', file: 'express-tether-sql.mjs', incr: '/incr', tether: true }
+  { name: (b) => `express-session + ${b.peer}`, file: 'express-store-peer.mjs', incr: '/write', tether: false },
+  { name: () => 'Tether (Express)', file: 'express-tether-store.mjs', incr: '/incr', tether: true }
 ]
 
 function withDatabase (url, db) {
@@ -121,6 +134,6 @@ export default async function ({ duration, quick }) {
       await server.close()
     }
   }
-  return table(`SQL stores: Tether vs the express-session stores, ${runs === 1 ? 'one run' : `median of ${runs} runs`} of ${duration} s, wrk -c50, 50 sessions; ${N} concurrent increments over 3 processes`,
-    ['database', 'setup', 'read req/s', 'write req/s', 'statements/read', 'statements/write', 'lost increments', 'failed requests'], rows)
+  return table(`SQL and memcached stores: Tether vs the express-session stores, ${runs === 1 ? 'one run' : `median of ${runs} runs`} of ${duration} s, wrk -c50, 50 sessions; ${N} concurrent increments over 3 processes`,
+    ['database', 'setup', 'read req/s', 'write req/s', 'statements (commands)/read', 'statements (commands)/write', 'lost increments', 'failed requests'], rows)
 }

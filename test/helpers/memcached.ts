@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { readdir, readFile } from 'node:fs/promises'
 import net from 'node:net'
 import { freePort, waitFor } from './net.js'
 import { kill, reap } from './reaper.js'
@@ -15,6 +16,14 @@ export interface MemcachedServer {
   command (line: string): Promise<string>
   /** SIGKILL the server. */
   stop (): Promise<void>
+  /**
+   * SIGSTOP the server, resolving once every thread of it has stopped (a signal to a process
+   * running on another core takes effect a moment later): from then on connections stay open
+   * and commands are accepted by the kernel, not answered.
+   */
+  pause (): Promise<void>
+  /** SIGCONT: the server runs again and answers what it was sent meanwhile. */
+  resume (): void
 }
 
 interface Teardownable { teardown (fn: () => unknown): void }
@@ -49,5 +58,17 @@ export async function startMemcached (t: Teardownable): Promise<MemcachedServer>
     if (c !== undefined) await kill(c)
   }
   t.teardown(stop)
-  return { port, url: `memcached://127.0.0.1:${port}`, command, stop }
+  const signal = (sig: NodeJS.Signals): void => { if (child?.pid !== undefined) process.kill(child.pid, sig) }
+  t.teardown(() => { signal('SIGCONT') })
+  const pause = async (): Promise<void> => {
+    const pid = child?.pid
+    signal('SIGSTOP')
+    if (pid === undefined) return
+    await waitFor(async () => {
+      const tasks = await readdir(`/proc/${pid}/task`).catch(() => [])
+      const states = await Promise.all(tasks.map(async (task) => (await readFile(`/proc/${pid}/task/${task}/stat`, 'utf8').catch(() => ') T')).replace(/^.*\) /s, '')[0]))
+      return states.every((state) => state === 'T' || state === 't')
+    }, 5000, `memcached ${pid} to stop`)
+  }
+  return { port, url: `memcached://127.0.0.1:${port}`, command, stop, pause, resume: () => { signal('SIGCONT') } }
 }

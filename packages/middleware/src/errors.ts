@@ -51,7 +51,7 @@ const registry = {
   },
   TETHER_ERR_STORE_OUTCOME_UNKNOWN: {
     status: 503,
-    message: "A session write was sent to the store but no answer came (a timeout, or the connection dropped): it may have been applied. Stores that apply a write id at most once (Memory, Redis, SQLite) were asked again under the same id, and that retry got no answer either; either way the write is applied at most once. The request's changes are not written again at the end of the request.",
+    message: "A session write was sent to the store but no answer came (a timeout, or the connection dropped): it may have been applied. Stores that apply a write id at most once (Memory, Redis, SQLite, PostgreSQL, MySQL, memcached) were asked again under the same id, and that retry got no answer either; either way the write is applied at most once. The request's changes are not written again at the end of the request.",
     fix: 'Reload the session before repeating the request: a repeat is a new write, so one that only sets values is safe to repeat, but an increment may count twice. Check the store if this persists.'
   },
   TETHER_ERR_STORE_CONFLICT: {
@@ -106,7 +106,7 @@ const registry = {
   },
   TETHER_ERR_STORE_CAPABILITY: {
     status: 500,
-    message: 'An option needs something the store does not support (`owner` and `destroyAllFor()` need a store with the `destroyAll` capability: Memory, SQLite, PostgreSQL, MySQL); refused at start-up. The message names the option and the store.',
+    message: 'An option needs something the store does not support (`owner` and `destroyAllFor()` need a store with the `destroyAll` capability: Memory, SQLite, PostgreSQL, MySQL, memcached, and Redis outside Cluster); refused at start-up. The message names the option and the store.',
     fix: 'Use a store that declares the capability in `store.capabilities`, or drop the option.'
   },
   TETHER_ERR_NEAR_CACHE_UNSUPPORTED: {

@@ -2,8 +2,10 @@
 // conformance suite, then what is particular to memcached (tombstones, the 30-day TTL rule,
 // CAS conflicts between stores that share nothing but the server).
 import t from 'tap'
+import { createRequire } from 'node:module'
 import { MemcachedStore, newId } from '../src/index.js'
 import { exptime } from '../src/stores/memcached/record.js'
+import { ownerKey } from '../src/stores/memcached/owners.js'
 import { startMemcached } from '../../../test/helpers/memcached.js'
 import { create, storeConformance, update } from './helpers/store-conformance.js'
 
@@ -97,4 +99,69 @@ t.test('options and a missing server fail with registry codes', async (t) => {
   await down.close()
   await store.close()
   await t.rejects(store.load(id, opts()), { code: 'TETHER_ERR_STORE_UNAVAILABLE' }, 'a closed store')
+})
+
+t.test('a cas sent to a memcached that stops (SIGSTOP) before answering is outcome unknown; the same-id retry applies it once', async (t) => {
+  // Our own server, so that stopping it touches no other test. The fault is placed exactly:
+  // the server is stopped as the `gets` answer arrives, so the `cas` that follows is sent and
+  // never answered until SIGCONT.
+  const server = await startMemcached(t)
+  const Memcached = createRequire(import.meta.url)('memcached') as new (servers: string, options: object) => MemcachedClient
+  const client = new Memcached(`127.0.0.1:${server.port}`, { retries: 0, timeout: 2000, idle: 0 })
+  t.teardown(() => { client.end() })
+  let armed = false
+  const gets = client.gets.bind(client)
+  client.gets = (key, cb) => gets(key, (err, data) => {
+    if (!armed) { cb(err, data); return }
+    armed = false
+    void server.pause().then(() => { cb(err, data) })
+  })
+  const store = new MemcachedStore({ client: client as never, commandTimeout: 300, prefix: 'eo:' })
+  t.teardown(() => store.close())
+  const id = newId()
+  await store.apply(id, create([['n', '1']]))
+  const change = { ...update({ incr: [['n', 1]] }), writeId: newId() }
+  armed = true
+  await t.rejects(store.apply(id, change), { code: 'TETHER_ERR_STORE_OUTCOME_UNKNOWN' }, 'sent, unanswered: not "unavailable, nothing written"')
+  server.resume()
+  // The retry (the middleware sends one under the same write id) finds the stopped cas applied
+  // once the server runs again, or applies it if it was not: either way once.
+  let retry
+  for (let i = 0; i < 20 && retry === undefined; i++) {
+    retry = await store.apply(id, change).catch(async () => { await new Promise((resolve) => setTimeout(resolve, 50)) })
+  }
+  t.same(retry, { ok: true, version: 2, counters: new Map([['n', 2]]) }, 'the retry is answered with the one result')
+  t.equal((await store.load(id, opts()))!.fields.get('n'), '2', 'the increment is counted once')
+  const again = await store.apply(id, { ...update({ incr: [['n', 1]] }), writeId: newId() })
+  t.same(again, { ok: true, version: 3, counters: new Map([['n', 3]]) }, 'a new write id is a new write')
+})
+
+interface MemcachedClient {
+  gets (key: string, cb: (err: unknown, data: unknown) => void): void
+  end (): void
+}
+
+t.test('log out everywhere by generation: seen from another process, in flight, and when the owner item is lost', async (t) => {
+  const a = new MemcachedStore({ url: memcached.url, prefix: 'gen:' })
+  const b = new MemcachedStore({ url: memcached.url, prefix: 'gen:' })
+  t.teardown(async () => { await a.close(); await b.close() })
+  const ids = [newId(), newId()]
+  for (const id of ids) await a.apply(id, { ...create([['user', '"ada"']]), owner: 'ada' })
+  // b reads them twice: the second load fetches session and owner item in one multi-get.
+  for (const id of ids) { await b.load(id, opts()); t.ok(await b.load(id, opts()), 'readable in another process') }
+  const late = await b.apply(ids[0]!, update({ incr: [['n', 1]] }))
+  t.ok(late.ok, 'writable before')
+  t.equal(await a.destroyAll('ada'), 2)
+  for (const id of ids) t.equal(await b.load(id, opts()), undefined, 'the other process sees it ended at once')
+  t.same(await b.apply(ids[0]!, update({ incr: [['n', 1]] })), { ok: false, reason: 'gone' }, 'a request in flight cannot write it back')
+  t.same(await b.apply(ids[0]!, create([['user', '"ada"']])), { ok: false, reason: 'exists' }, 'nor create it again')
+  t.equal(await b.touch(ids[1]!, 60_000, Date.now()), false)
+  // A new login after the logout is a new generation, and lives.
+  const fresh = newId()
+  await b.apply(fresh, { ...create([['user', '"ada"']]), owner: 'ada' })
+  t.ok(await a.load(fresh, opts()), 'a later login lives')
+  // memcached may evict the owner item: the owner's sessions end (a logout, never a resurrection).
+  t.match(await memcached.command(`delete ${ownerKey('gen:', 'ada')}`), /DELETED/)
+  t.equal(await a.load(fresh, opts()), undefined, 'owner item gone: its sessions are gone')
+  t.equal(await a.destroyAll('ada'), 0)
 })

@@ -38,7 +38,7 @@ t.test('the schema carries its version; values are stored as one JSON object of 
   t.ok(r.ok)
   const db = await admin(t)
   const [meta] = await db.query(`SELECT version FROM \`${table}_meta\` WHERE name = 'schema'`) as [Array<{ version: number }>, unknown]
-  t.same(meta, [{ version: 1 }])
+  t.same(meta, [{ version: 2 }])
   const [rows] = await db.query(`SELECT data FROM \`${table}\` WHERE id = ?`, [id]) as [Array<{ data: unknown }>, unknown]
   const data = typeof rows[0]!.data === 'string' ? JSON.parse(rows[0]!.data) : rows[0]!.data
   t.same(data, { a: '10', n: '1' })
@@ -69,4 +69,22 @@ t.test('options are checked, and an unreachable server is a typed 503', async (t
   const store = new MySqlStore({ url: 'mysql://root@127.0.0.1:1/test', connectTimeout: 1000 })
   t.teardown(() => store.close())
   await t.rejects(store.load(newId(), { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }), { code: 'TETHER_ERR_STORE_UNAVAILABLE' })
+})
+
+t.test('a version-1 table (before write ids) is migrated on first use', async (t) => {
+  const old = mysqlTable(t, 'tm')
+  const first = new MySqlStore({ url: MYSQL_URL, table: old })
+  const id = newId()
+  await first.apply(id, create([['n', '1']]))
+  await first.close()
+  const db = await admin(t)
+  await db.query(`ALTER TABLE \`${old}\` DROP COLUMN writes`)
+  await db.query(`UPDATE \`${old}_meta\` SET version = 1`)
+  const store = new MySqlStore({ url: MYSQL_URL, table: old })
+  t.teardown(() => store.close())
+  const change = { ...update({ incr: [['n', 1]] }), writeId: newId() }
+  t.same(await store.apply(id, change), { ok: true, version: 2, counters: new Map([['n', 2]]) }, 'the old session is written')
+  t.same(await store.apply(id, change), { ok: true, version: 2, counters: new Map([['n', 2]]) }, 'and its write id remembered')
+  const [meta] = await db.query(`SELECT version FROM \`${old}_meta\``) as [Array<{ version: number }>, unknown]
+  t.same(meta, [{ version: 2 }])
 })

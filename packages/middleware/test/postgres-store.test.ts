@@ -36,7 +36,7 @@ t.test('the schema carries its version; a second store on it does not recreate a
   await store.apply(newId(), create([['a', '1']]))
   const db = await admin(t)
   const { rows } = await db.query<{ version: number }>(`SELECT version FROM "${schema}".tether_meta WHERE name = 'schema'`)
-  t.same(rows, [{ version: 1 }])
+  t.same(rows, [{ version: 2 }])
 })
 
 t.test('a read is one statement and a write one function call (pg_stat_statements-free count)', async (t) => {
@@ -80,4 +80,21 @@ t.test('options are checked, and an unreachable server is a typed 503', async (t
   const store = new PostgresStore({ url: 'postgres://postgres@127.0.0.1:1/test', queryTimeout: 1000 })
   t.teardown(() => store.close())
   await t.rejects(store.load(newId(), { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }), { code: 'TETHER_ERR_STORE_UNAVAILABLE' })
+})
+
+t.test('a version-1 schema (before write ids) is migrated on first use', async (t) => {
+  const old = pgSchema(t, 'tm')
+  const first = new PostgresStore({ url: PG_URL, schema: old })
+  const id = newId()
+  await first.apply(id, create([['n', '1']]))
+  await first.close()
+  // Back to version 1's layout: no writes column, the 11-argument function.
+  const db = await admin(t)
+  await db.query(`ALTER TABLE "${old}".sessions DROP COLUMN writes; DROP FUNCTION "${old}".tether_apply(text, bigint, bigint, jsonb, text[], jsonb, bigint, bigint, bigint, boolean, text, text); UPDATE "${old}".tether_meta SET version = 1`)
+  const store = new PostgresStore({ url: PG_URL, schema: old })
+  t.teardown(() => store.close())
+  const change = { ...update({ incr: [['n', 1]] }), writeId: newId() }
+  t.same(await store.apply(id, change), { ok: true, version: 2, counters: new Map([['n', 2]]) }, 'the old session is written')
+  t.same(await store.apply(id, change), { ok: true, version: 2, counters: new Map([['n', 2]]) }, 'and its write id remembered')
+  t.same((await db.query<{ version: number }>(`SELECT version FROM "${old}".tether_meta`)).rows, [{ version: 2 }])
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { createClient } from '@redis/client'
-import { RedisStore, newId } from '../src/index.js'
+import { RedisStore, SessionManager, newId } from '../src/index.js'
 import type { NodeRedisClient } from '../src/index.js'
 import { startRedis } from '../../../test/helpers/redis.js'
 import { startRedisTls } from '../../../test/helpers/redis-tls.js'
@@ -67,6 +67,79 @@ t.test('keys: one hash per session under the prefix, with a cluster hash tag', a
   t.ok(ttl > 3_500_000 && ttl <= 3_600_000, 'TTL set in the same write')
   t.throws(() => new RedisStore({ url: redis.url, prefix: 'a{b}' }), { code: 'TETHER_ERR_INVALID_OPTION' })
   t.throws(() => new RedisStore({} as never), { code: 'TETHER_ERR_INVALID_OPTION' })
+})
+
+t.test('log out everywhere: the owner set is written by the apply script, expires with its longest session, and is pruned', async (t) => {
+  const admin = redis.client()
+  const prefix = `own:${newId().slice(0, 6)}:`
+  const store = new RedisStore({ url: redis.url, prefix })
+  t.teardown(() => store.close())
+  t.same(store.capabilities, { destroyAll: true })
+  const set = `${prefix}owner:ada`
+  const a = newId()
+  const b = newId()
+  await admin.config('RESETSTAT')
+  await store.apply(a, { ...create([['user', '"ada"']], 60_000, 7_200_000), owner: 'ada' })
+  t.equal(parseCommandStats(await admin.info('commandstats')).evalsha, 1, 'the index rides in the one write script')
+  await store.apply(b, { ...create([['user', '"ada"']], 60_000, 3_600_000), owner: 'ada' })
+  t.same((await admin.smembers(set)).sort(), [store.key(a), store.key(b)].sort(), 'the set holds the hash keys')
+  const pttl = await admin.pttl(set)
+  t.ok(pttl > 7_100_000 && pttl <= 7_200_000, `the set lives as long as the longest absolute deadline (${pttl} ms)`)
+  // A retried write (same write id) is answered from the record and changes no index.
+  const c = newId()
+  const first = await store.apply(c, { ...create([['user', '"ada"']]), owner: 'ada', writeId: 'w1' })
+  await store.apply(c, update({ set: [['user', '"bob"']], owner: 'bob' }))
+  t.same(await store.apply(c, { ...create([['user', '"ada"']]), owner: 'ada', writeId: 'w1' }), first, 'the repeat is answered, not applied')
+  t.notOk((await admin.smembers(set)).includes(store.key(c)), 're-owned: left the old owner\'s set')
+  // Sessions that expired leave their id in the set until a write prunes it (a few random
+  // members per owner write) or destroyAll does.
+  await admin.del(store.key(a), store.key(b))
+  const d = newId()
+  await store.apply(d, { ...create([['user', '"ada"']]), owner: 'ada' })
+  t.same(await admin.smembers(set), [store.key(d)], 'dead members pruned by the next owner write (4 sampled, the set held 2)')
+  const live = await admin.scard(set)
+  t.equal(await store.destroyAll!('ada'), live, 'every live one destroyed')
+  t.equal(await admin.exists(set), 0, 'the set is gone with them')
+  t.equal(await store.destroyAll!('bob'), 1)
+})
+
+t.test('log out everywhere is heard by the near-cache channel, and a late write cannot bring the session back', async (t) => {
+  const prefix = `ownnc:${newId().slice(0, 6)}:`
+  const store = new RedisStore({ url: redis.url, prefix })
+  t.teardown(() => store.close())
+  const heard: Array<string | null> = []
+  const channel = store.invalidations((id) => { heard.push(id) }, { maxLag: 1000 })
+  t.teardown(() => channel.close())
+  for (let i = 0; i < 200 && !channel.live(Date.now()); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  const id = newId()
+  await store.apply(id, { ...create([['user', '"ada"']]), owner: 'ada' })
+  heard.length = 0
+  const late = update({ incr: [['n', 1]] })
+  t.equal(await store.destroyAll!('ada'), 1)
+  for (let i = 0; i < 200 && !heard.includes(id); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.ok(heard.includes(id), 'the destroyed session is invalidated on every node')
+  t.notOk(heard.some((h) => h !== null && h.includes('owner:')), 'the owner set is not mistaken for a session')
+  t.same(await store.apply(id, { ...late, writeId: 'in-flight' }), { ok: false, reason: 'gone' }, 'a request in flight is refused')
+  t.equal(await store.load(id, { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }), undefined)
+})
+
+t.test('log out everywhere on the shared Redis (6379), through the session manager', async (t) => {
+  const prefix = `w14own:${newId().slice(0, 8)}:`
+  const admin = new Redis(6379, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
+  admin.on('error', () => {})
+  try { await admin.connect() } catch { admin.disconnect(); t.plan(0, 'no Redis on 127.0.0.1:6379'); return }
+  const store = new RedisStore({ url: 'redis://127.0.0.1:6379', prefix })
+  t.teardown(async () => {
+    await store.close()
+    const keys = await admin.keys(`${prefix}*`)
+    if (keys.length > 0) await admin.del(...keys)
+    admin.disconnect()
+  })
+  const manager = new SessionManager({ secret: 'x'.repeat(32), store, owner: 'user' })
+  const ids = [newId(), newId()]
+  for (const id of ids) await store.apply(id, { ...create([['user', '"ada"']]), owner: 'ada' })
+  t.equal(await manager.destroyAllFor('ada'), 2)
+  for (const id of ids) t.equal(await store.load(id, { now: Date.now(), idleTimeout: 1000, refreshBelow: 0 }), undefined)
 })
 
 t.test('borrowed clients (node-redis and ioredis) and ACL credentials in URLs', async (t) => {

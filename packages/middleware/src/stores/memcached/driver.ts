@@ -84,6 +84,20 @@ export class MemcachedDriver {
     return { value, cas: String(cas) }
   }
 
+  /**
+   * Several items' values in one round trip (the keys may live on different servers: the
+   * library asks each once). Keys memcached does not hold are absent from the result.
+   */
+  async getMulti (keys: string[]): Promise<Map<string, string>> {
+    const data = await this.#call<Record<string, unknown> | undefined>('get', (cb) => this.#client.getMulti(keys, cb as never))
+    const out = new Map<string, string>()
+    for (const key of keys) {
+      const value = data?.[key]
+      if (typeof value === 'string') out.set(key, value)
+    }
+    return out
+  }
+
   /** Store only if the key is absent. False when it exists (NOT_STORED). */
   async add (key: string, value: string, exptime: number): Promise<boolean> {
     try {
@@ -107,7 +121,7 @@ export class MemcachedDriver {
   #call<T> (name: string, run: (cb: (err: unknown, result: T) => void) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // Our own timer: the library's `timeout` bounds connecting, not a reply that never comes.
-      const timer = setTimeout(() => reject(new Error(`memcached ${name} timed out after ${this.#timeout} ms`)), this.#timeout)
+      const timer = setTimeout(() => reject(Object.assign(new Error(`memcached ${name} timed out after ${this.#timeout} ms`), { unanswered: true })), this.#timeout)
       run((err, result) => {
         clearTimeout(timer)
         if (err !== undefined && err !== null) reject(Array.isArray(err) ? err[0] : err)
@@ -115,6 +129,23 @@ export class MemcachedDriver {
       })
     })
   }
+}
+
+/**
+ * True for a failure after which a command may have reached the server and run there: no answer
+ * in time (our timer), or the connection broke (reset, broken pipe). False for the library's own
+ * refusals before sending (value too large, server marked dead) and for the server's error
+ * replies: those stored nothing.
+ *
+ * @example
+ * ```ts
+ * try { await driver.cas(key, value, cas, ttl) } catch (err) { if (mayHaveRun(err)) outcomeUnknown() }
+ * ```
+ */
+export function mayHaveRun (err: unknown): boolean {
+  const e = err as { unanswered?: unknown, code?: unknown } | null
+  if (typeof e !== 'object' || e === null) return false
+  return e.unanswered === true || e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ETIMEDOUT'
 }
 
 /** True when `client` looks like a `memcached` client instance. */

@@ -18,7 +18,20 @@ export interface MemcachedRecord extends SessionRecord {
   lockToken: number | null
   /** When the holder's lease runs out (epoch ms). */
   lockExpires: number
+  /**
+   * The results of the session's recent writes by write id, oldest first (at most
+   * {@link RECENT_WRITES}): a repeat of one is answered from here, not applied again. Kept in
+   * the item, so the same `cas` that writes a change records its id.
+   */
+  writes?: Array<[writeId: string, version: number, counters: Array<[string, number]>]>
+  /** The session's owner (the `owner` option), for log out everywhere: see owners.ts. */
+  owner?: string
+  /** The owner's generation token when the owner was written; another token means dead. */
+  generation?: string
 }
+
+/** How many recent write ids a session remembers: far more than can be in flight for one session. */
+export const RECENT_WRITES = 32
 
 /** What a `gets` found under a session's key. */
 export type Found =
@@ -43,7 +56,7 @@ const FORMAT = 1
  * ```
  */
 export function encode (r: MemcachedRecord): string {
-  return JSON.stringify({ t: FORMAT, c: r.createdAt, a: r.absoluteExpiry, e: r.expiresAt, v: r.version, s: r.lockSeq, l: r.lockToken, x: r.lockExpires, f: [...r.fields] })
+  return JSON.stringify({ t: FORMAT, c: r.createdAt, a: r.absoluteExpiry, e: r.expiresAt, v: r.version, s: r.lockSeq, l: r.lockToken, x: r.lockExpires, f: [...r.fields], ...(r.writes === undefined || r.writes.length === 0 ? {} : { w: r.writes }), ...(r.owner === undefined ? {} : { o: r.owner, g: r.generation }) })
 }
 
 /**
@@ -58,7 +71,7 @@ export function encode (r: MemcachedRecord): string {
  */
 export function decode (value: string, now: number, key: string): Found {
   if (value === TOMBSTONE) return { kind: 'tombstone' }
-  let o: { t?: unknown, c?: unknown, a?: unknown, e?: unknown, v?: unknown, s?: unknown, l?: unknown, x?: unknown, f?: unknown }
+  let o: { t?: unknown, c?: unknown, a?: unknown, e?: unknown, v?: unknown, s?: unknown, l?: unknown, x?: unknown, f?: unknown, w?: unknown, o?: unknown, g?: unknown }
   try {
     o = JSON.parse(value) as typeof o
   } catch (err) {
@@ -75,6 +88,15 @@ export function decode (value: string, now: number, key: string): Found {
     fields.set(pair[0], pair[1])
   }
   const record: MemcachedRecord = { fields, createdAt: o.c, absoluteExpiry: o.a, expiresAt: o.e, version: o.v, lockSeq: o.s, lockToken: o.l as number | null, lockExpires: o.x }
+  if (o.w !== undefined) {
+    if (!Array.isArray(o.w) || !o.w.every(isWrite)) throw tetherError('TETHER_ERR_STORE_CORRUPT', `memcached item ${key} has a malformed write-id record`)
+    record.writes = o.w
+  }
+  if (o.o !== undefined) {
+    if (typeof o.o !== 'string' || typeof o.g !== 'string') throw tetherError('TETHER_ERR_STORE_CORRUPT', `memcached item ${key} has a malformed owner`)
+    record.owner = o.o
+    record.generation = o.g
+  }
   return { kind: now < record.expiresAt && now < record.absoluteExpiry ? 'live' : 'dead', record }
 }
 
@@ -97,6 +119,11 @@ const THIRTY_DAYS = 2_592_000
 export function exptime (deadline: number, now: number): number {
   const seconds = Math.max(1, Math.ceil((deadline - now) / 1000) + 1)
   return seconds <= THIRTY_DAYS ? seconds : Math.ceil(deadline / 1000) + 1
+}
+
+function isWrite (w: unknown): w is [string, number, Array<[string, number]>] {
+  return Array.isArray(w) && typeof w[0] === 'string' && isNum(w[1]) && Array.isArray(w[2]) &&
+    (w[2] as unknown[]).every((c) => Array.isArray(c) && typeof c[0] === 'string' && isNum(c[1]))
 }
 
 function isNum (v: unknown): v is number {

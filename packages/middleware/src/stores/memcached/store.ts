@@ -18,16 +18,22 @@
  *   waiter in another process retries with a bounded exponential back-off (5 ms doubling up
  *   to `lockBackoffMax`, never past the holder's lease); waiters in the releasing process are
  *   woken at once.
+ * - Exactly once: the item keeps its recent write ids; a `cas` sent and not answered is
+ *   outcome-unknown, and a retry under the same id finds it (or applies it) once.
+ * - Log out everywhere: a generation token per owner (owners.ts); a session written under an
+ *   older token is dead for reads and writes.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Memcached from 'memcached'
-import { storeUnavailable, tetherError } from '../../errors.js'
-import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
+import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
+import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
+import { newId } from '../../id.js'
 import { applyToFields, StoreLocks } from '../kit/index.js'
 import type { LockAttempt } from '../kit/index.js'
-import { MemcachedDriver, isMemcachedClient } from './driver.js'
-import { decode, encode, exptime, TOMBSTONE } from './record.js'
+import { MemcachedDriver, isMemcachedClient, mayHaveRun } from './driver.js'
+import { decode, encode, exptime, RECENT_WRITES, TOMBSTONE } from './record.js'
 import type { Found, MemcachedRecord } from './record.js'
+import { decodeOwner, encodeOwner, enrolled, ownerKey } from './owners.js'
 
 /**
  * Options of {@link MemcachedStore}: give `url`, `servers` or `client`.
@@ -60,6 +66,8 @@ export interface MemcachedStoreOptions {
 type Step<T> = { readonly result: T } | { readonly result: T, readonly value: string, readonly exptime: number }
 
 const BACKEND = 'MemcachedStore'
+/** Sessions whose owner item this process remembers, so a load fetches both in one trip. */
+const OWNER_HINTS = 10_000
 const GONE: ApplyResult = { ok: false, reason: 'gone' }
 
 /**
@@ -75,7 +83,20 @@ const GONE: ApplyResult = { ok: false, reason: 'gone' }
  * ```
  */
 export class MemcachedStore implements SessionStore {
+  /**
+   * A change's write id is applied at most once per session (see
+   * {@link SessionStore.exactlyOnce}): the item keeps its recent write ids, written by the same
+   * `cas` as the change.
+   */
+  readonly exactlyOnce = true
+  /**
+   * Log out everywhere, by a generation token per owner (see owners.ts): `destroyAll` replaces
+   * the token and every session that recorded the old one is dead.
+   */
+  readonly capabilities: StoreCapabilities = { destroyAll: true }
   readonly #driver: MemcachedDriver
+  /** Session id → its owner item's key, learnt from loads (bounded, oldest dropped first). */
+  readonly #ownerHints = new Map<string, string>()
   readonly #prefix: string
   readonly #casRetries: number
   readonly #backoffMax: number
@@ -134,15 +155,36 @@ export class MemcachedStore implements SessionStore {
     this.#open()
     const { now } = options
     const key = this.key(id)
-    let item
+    // An owned session is alive only while its owner's token is the one it recorded. The
+    // owner item comes in the same multi-get when this process has read the session before
+    // (the hint); on a first read it costs one more get.
+    const hint = this.#ownerHints.get(id)
+    let value: string | undefined
+    let ownerValue: string | undefined
     try {
-      item = await this.#driver.gets(key)
+      const got = await this.#driver.getMulti(hint === undefined ? [key] : [key, hint])
+      value = got.get(key)
+      if (hint !== undefined) ownerValue = got.get(hint)
     } catch (err) {
       throw storeUnavailable(BACKEND, err)
     }
-    if (item === undefined) return undefined
-    const found = decode(item.value, now, key)
+    if (value === undefined) return undefined
+    const found = decode(value, now, key)
     if (found.kind !== 'live') return undefined
+    if (found.record.owner !== undefined) {
+      const okey = ownerKey(this.#prefix, found.record.owner)
+      if (okey !== hint) {
+        this.#hint(id, okey)
+        try {
+          ownerValue = (await this.#driver.getMulti([okey])).get(okey)
+        } catch (err) {
+          throw storeUnavailable(BACKEND, err)
+        }
+      }
+      if (ownerValue === undefined || decodeOwner(ownerValue, okey).token !== found.record.generation) return undefined
+    } else if (hint !== undefined) {
+      this.#ownerHints.delete(id)
+    }
     const r = found.record
     let expiresAt = r.expiresAt
     let refreshed = false
@@ -159,14 +201,17 @@ export class MemcachedStore implements SessionStore {
 
   async apply (id: string, change: SessionChange): Promise<ApplyResult> {
     const { now } = change
-    return await this.#mutate(id, now, (found): Step<ApplyResult> => {
+    return await this.#mutate(id, now, async (found): Promise<Step<ApplyResult>> => {
       const live = found?.kind === 'live' ? found.record : undefined
+      // A repeat of a write this session has applied: its result, nothing stored.
+      const seen = change.writeId === undefined ? undefined : live?.writes?.find((w) => w[0] === change.writeId)
+      if (seen !== undefined) return { result: { ok: true, version: seen[1], counters: new Map(seen[2]) } }
       let base: MemcachedRecord
       if (change.create !== undefined) {
         if (live !== undefined || found?.kind === 'tombstone') return { result: { ok: false, reason: 'exists' } }
         // A dead item under this id is replaced; its token counter carries on, so fencing
         // tokens never repeat under one key.
-        base = { fields: new Map(), createdAt: change.create.createdAt, absoluteExpiry: change.create.absoluteExpiry, expiresAt: 0, version: 0, lockSeq: found?.kind === 'dead' ? found.record.lockSeq : 0, lockToken: null, lockExpires: 0 }
+        base = { fields: new Map(), createdAt: change.create.createdAt, absoluteExpiry: change.create.absoluteExpiry, expiresAt: 0, version: 0, lockSeq: found?.kind === 'dead' ? found.record.lockSeq : 0, lockToken: null, lockExpires: 0, writes: [] }
       } else if (live === undefined) {
         return { result: GONE }
       } else {
@@ -180,8 +225,17 @@ export class MemcachedStore implements SessionStore {
       // Whole or not at all: a counter that is not an integer throws before anything is stored.
       const counters = applyToFields(base.fields, change)
       const next: MemcachedRecord = { ...base, version: base.version + 1, expiresAt: Math.min(now + ttl, base.absoluteExpiry) }
+      if (change.owner === null) {
+        delete next.owner
+        delete next.generation
+      } else if (change.owner !== undefined) {
+        // Enrolled before the session is written: a destroyAll between the two ends it.
+        next.owner = change.owner
+        next.generation = await this.#enroll(change.owner, id, next.absoluteExpiry, now)
+      }
+      if (change.writeId !== undefined) next.writes = [...(base.writes ?? []), [change.writeId, next.version, [...counters]] as [string, number, Array<[string, number]>]].slice(-RECENT_WRITES)
       return write(next, now, { ok: true, version: next.version, counters })
-    })
+    }, true)
   }
 
   async destroy (id: string): Promise<void> {
@@ -194,6 +248,38 @@ export class MemcachedStore implements SessionStore {
     })
     // Waiters for its lock in this process learn now that there is nothing left to lock.
     if (hadLock) this.#locks.released(id)
+  }
+
+  /**
+   * Log out everywhere: replace the owner's generation token (one `cas`), which ends every
+   * session that recorded the old one. Resolves with how many of the sessions the owner item
+   * lists were live under the old token (all of them, unless the owner had more than
+   * OWNER_IDS sessions at once: then a floor).
+   */
+  async destroyAll (owner: string): Promise<number> {
+    this.#open()
+    const key = ownerKey(this.#prefix, owner)
+    const now = Date.now()
+    for (let attempt = 0; attempt <= this.#casRetries; attempt++) {
+      let item
+      let counted = 0
+      try {
+        item = await this.#driver.gets(key)
+        if (item === undefined) return 0
+        const current = decodeOwner(item.value, key)
+        const sessions = current.ids.length === 0 ? new Map<string, string>() : await this.#driver.getMulti(current.ids.map((id) => this.key(id)))
+        for (const [skey, value] of sessions) {
+          const found = decode(value, now, skey)
+          if (found.kind === 'live' && found.record.owner === owner && found.record.generation === current.token) counted++
+        }
+        const next = encodeOwner({ token: newId(), deadline: current.deadline, ids: [] })
+        if (await this.#driver.cas(key, next, item.cas, exptime(current.deadline, now))) return counted
+      } catch (err) {
+        throw storeUnavailable(BACKEND, err)
+      }
+      await sleep(Math.random() * Math.min(20, 2 ** attempt))
+    }
+    throw tetherError('TETHER_ERR_STORE_CONFLICT', `session store (${BACKEND}): ${this.#casRetries} retries of a compare-and-swap on ${key} all met another writer; nothing was written`)
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
@@ -241,25 +327,32 @@ export class MemcachedStore implements SessionStore {
   /**
    * The store's one write path: read the item, let `step` decide what to store, store it only
    * if unchanged (`cas`, or `add` when there was no item), retry on a conflict. Writes to one
-   * session from this process run one at a time.
+   * session from this process run one at a time. With `exactlyOnce` (apply), a store command
+   * that was sent and got no answer is `TETHER_ERR_STORE_OUTCOME_UNKNOWN`: memcached may have
+   * stored it (a failed `gets` stored nothing and stays "unavailable").
    */
-  async #mutate<T> (id: string, now: number, step: (found: Found | undefined) => Step<T>): Promise<T> {
+  async #mutate<T> (id: string, now: number, step: (found: Found | undefined) => Step<T> | Promise<Step<T>>, exactlyOnce = false): Promise<T> {
     this.#open()
     const key = this.key(id)
     const run = async (): Promise<T> => {
       for (let attempt = 0; attempt <= this.#casRetries; attempt++) {
         let stored: boolean
         let out: Step<T>
+        let item
         try {
-          const item = await this.#driver.gets(key)
-          out = step(item === undefined ? undefined : decode(item.value, now, key))
-          if (!('value' in out)) return out.result
+          item = await this.#driver.gets(key)
+          out = await step(item === undefined ? undefined : await this.#valid(decode(item.value, now, key)))
+        } catch (err) {
+          // A TetherError (a counter that is not one, a corrupt item) passes through as it is.
+          throw storeUnavailable(BACKEND, err)
+        }
+        if (!('value' in out)) return out.result
+        try {
           stored = item === undefined
             ? await this.#driver.add(key, out.value, out.exptime)
             : await this.#driver.cas(key, out.value, item.cas, out.exptime)
         } catch (err) {
-          // A TetherError (a counter that is not one, a corrupt item) passes through as it is.
-          throw storeUnavailable(BACKEND, err)
+          throw exactlyOnce && mayHaveRun(err) ? outcomeUnknown(BACKEND, err) : storeUnavailable(BACKEND, err)
         }
         if (stored) return out.result
         // Another process wrote in between (or the item went): read again after a short
@@ -274,6 +367,46 @@ export class MemcachedStore implements SessionStore {
     this.#tails.set(id, tail)
     void tail.then(() => { if (this.#tails.get(id) === tail) this.#tails.delete(id) })
     return await result
+  }
+
+  /**
+   * An owned session whose owner's token has changed was logged out everywhere: it is treated
+   * as destroyed (refused to every writer, creates included), like a tombstone.
+   */
+  async #valid (found: Found): Promise<Found> {
+    if (found.kind === 'tombstone' || found.record.owner === undefined) return found
+    const key = ownerKey(this.#prefix, found.record.owner)
+    const value = (await this.#driver.getMulti([key])).get(key)
+    return value !== undefined && decodeOwner(value, key).token === found.record.generation ? found : { kind: 'tombstone' }
+  }
+
+  /**
+   * Enrol session `id` under `owner` (creating the owner item with a fresh token when there is
+   * none) and answer the owner's current token, which the session then records.
+   */
+  async #enroll (owner: string, id: string, deadline: number, now: number): Promise<string> {
+    const key = ownerKey(this.#prefix, owner)
+    this.#hint(id, key)
+    for (let attempt = 0; attempt <= this.#casRetries; attempt++) {
+      const item = await this.#driver.gets(key)
+      if (item === undefined) {
+        const token = newId()
+        if (await this.#driver.add(key, encodeOwner({ token, deadline, ids: [id] }), exptime(deadline, now))) return token
+      } else {
+        const current = decodeOwner(item.value, key)
+        const next = enrolled(current, id, deadline)
+        if (next === undefined) return current.token
+        if (await this.#driver.cas(key, encodeOwner(next), item.cas, exptime(next.deadline, now))) return current.token
+      }
+      await sleep(Math.random() * Math.min(20, 2 ** attempt))
+    }
+    throw tetherError('TETHER_ERR_STORE_CONFLICT', `session store (${BACKEND}): ${this.#casRetries} retries of a compare-and-swap on ${key} all met another writer; nothing was written`)
+  }
+
+  #hint (id: string, key: string): void {
+    this.#ownerHints.delete(id)
+    this.#ownerHints.set(id, key)
+    if (this.#ownerHints.size > OWNER_HINTS) this.#ownerHints.delete(this.#ownerHints.keys().next().value!)
   }
 
   #open (): void {

@@ -14,7 +14,7 @@ export type MyResult = [unknown, unknown]
 /** A pool or a pooled connection: something that runs statements. */
 export interface MyQueryable {
   /** A prepared statement with bound values (prepared once per connection). */
-  execute (sql: string, values?: readonly unknown[]): Promise<MyResult>
+  execute (sql: string | { sql: string, timeout?: number }, values?: readonly unknown[]): Promise<MyResult>
   /** A text-protocol statement (DDL, and statements that cannot be prepared). */
   query (sql: string, values?: readonly unknown[]): Promise<MyResult>
 }

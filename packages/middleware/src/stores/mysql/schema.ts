@@ -15,7 +15,10 @@
  */
 
 /** The schema version this code writes. A later layout bumps it and migrates. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
+
+/** How many recent write ids a session remembers: far more than can be in flight for one session. */
+const RECENT_WRITES = 32
 
 /** Milliseconds since the epoch on the server's clock. */
 const DB_NOW = 'CAST(UNIX_TIMESTAMP(SYSDATE(3)) * 1000 AS SIGNED)'
@@ -41,18 +44,26 @@ export function ddl (table: string): string[] {
   lock_seq BIGINT NOT NULL DEFAULT 0,
   lock_token BIGINT NULL,
   lock_expires BIGINT NULL,
+  writes JSON NULL,
   KEY expiry (expires_at),
   KEY owner (owner)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     `DROP PROCEDURE IF EXISTS ${apply}`,
     // One request's change, whole or not at all, in one CALL: checks (exists, gone, fence),
-    // counters, then one JSON_MERGE_PATCH of only the keys it names. READ COMMITTED, so that a
+    // counters, then one JSON_MERGE_PATCH of only the keys it names. With a write id, its result
+    // is remembered in the row's `writes` ([[id, version, counters text], ...], the last
+    // RECENT_WRITES) in the same transaction, under the same row lock: a repeat of an applied id
+    // is answered from there and applies nothing. JSON_SEARCH matches LIKE patterns, so the id's
+    // '%' and '_' are escaped (with '|'). READ COMMITTED, so that a
     // FOR UPDATE of an id that does not exist takes no gap lock (concurrent creates of
     // neighbouring ids would otherwise deadlock).
     `CREATE PROCEDURE ${apply}(IN p_id VARCHAR(128), IN p_created BIGINT, IN p_absolute BIGINT,
   IN p_patch LONGTEXT, IN p_incr LONGTEXT, IN p_ttl BIGINT, IN p_now BIGINT, IN p_fence BIGINT,
-  IN p_owner_set TINYINT, IN p_owner VARCHAR(255))
+  IN p_owner_set TINYINT, IN p_owner VARCHAR(255), IN p_wid VARCHAR(128))
 body: BEGIN
+  DECLARE r_writes LONGTEXT;
+  DECLARE v_hit LONGTEXT;
+  DECLARE v_writes LONGTEXT;
   DECLARE v_found INT DEFAULT 0;
   DECLARE v_dup INT DEFAULT 0;
   DECLARE r_data LONGTEXT;
@@ -76,10 +87,20 @@ body: BEGIN
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;
-  SELECT data, absolute_expiry, expires_at, lock_token, lock_expires, 1
-    INTO r_data, r_abs, r_exp, r_tok, r_lexp, v_found
+  SELECT data, absolute_expiry, expires_at, lock_token, lock_expires, writes, 1
+    INTO r_data, r_abs, r_exp, r_tok, r_lexp, r_writes, v_found
     FROM ${t} WHERE id = p_id FOR UPDATE;
   SET v_live = v_found = 1 AND r_exp > p_now AND r_abs > p_now;
+  IF v_live AND p_wid IS NOT NULL AND r_writes IS NOT NULL THEN
+    SET v_hit = JSON_UNQUOTE(JSON_SEARCH(r_writes, 'one', REPLACE(REPLACE(REPLACE(p_wid, '|', '||'), '%', '|%'), '_', '|_'), '|', '$[*][0]'));
+    IF v_hit IS NOT NULL THEN
+      -- '$[i][0]' → '$[i][': the result is at [1] and [2].
+      SET v_hit = LEFT(v_hit, CHAR_LENGTH(v_hit) - 2);
+      ROLLBACK;
+      SELECT 'ok' AS r, JSON_EXTRACT(r_writes, CONCAT(v_hit, '1]')) AS v, JSON_UNQUOTE(JSON_EXTRACT(r_writes, CONCAT(v_hit, '2]'))) AS c;
+      LEAVE body;
+    END IF;
+  END IF;
   IF p_created IS NOT NULL THEN
     IF v_live THEN ROLLBACK; SELECT 'exists' AS r; LEAVE body; END IF;
   ELSEIF NOT v_live THEN
@@ -136,11 +157,26 @@ body: BEGIN
     WHERE id = p_id;
     SELECT version INTO v_version FROM ${t} WHERE id = p_id;
   END IF;
+  IF p_wid IS NOT NULL THEN
+    SET v_writes = JSON_ARRAY_APPEND(IF(p_created IS NULL, COALESCE(r_writes, JSON_ARRAY()), JSON_ARRAY()), '$', JSON_ARRAY(p_wid, v_version, v_counters));
+    IF JSON_LENGTH(v_writes) > ${RECENT_WRITES} THEN SET v_writes = JSON_REMOVE(v_writes, '$[0]'); END IF;
+    UPDATE ${t} SET writes = v_writes WHERE id = p_id;
+  ELSEIF p_created IS NOT NULL AND v_found = 1 THEN
+    UPDATE ${t} SET writes = NULL WHERE id = p_id;
+  END IF;
   COMMIT;
   SELECT 'ok' AS r, v_version AS v, v_counters AS c;
 END`,
-    `INSERT IGNORE INTO ${meta} (name, version) VALUES ('schema', ${SCHEMA_VERSION})`
+    `INSERT INTO ${meta} (name, version) VALUES ('schema', ${SCHEMA_VERSION}) ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))`
   ]
+}
+
+/**
+ * Version 1 → 2: the `writes` column (exactly-once). MySQL 8 has no ADD COLUMN IF NOT EXISTS,
+ * so the store runs this only when information_schema says the column is missing.
+ */
+export function addWritesColumn (table: string): string {
+  return `ALTER TABLE \`${table}\` ADD COLUMN writes JSON NULL`
 }
 
 /** A session row as `load` returns it (BIGINTs as strings, `data` as JSON text or parsed). */
@@ -168,8 +204,8 @@ export function statements (table: string) {
     load: `SELECT data, created_at, absolute_expiry, expires_at, version FROM ${t} WHERE id = ? AND expires_at > ? AND absolute_expiry > ?`,
     /** Params: new deadline, id, old deadline (only forward), now. The lazy refresh. */
     refresh: `UPDATE ${t} SET expires_at = LEAST(?, absolute_expiry) WHERE id = ? AND expires_at < ? AND expires_at > ?`,
-    /** Params: id, created, absolute, patch, incr pairs, ttl, now, fence, owner given, owner. */
-    apply: `CALL \`${table}_apply\`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    /** Params: id, created, absolute, patch, incr pairs, ttl, now, fence, owner given, owner, write id. */
+    apply: `CALL \`${table}_apply\`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     /** Params: owner, now, now. How many live sessions the owner has (for destroyAll's answer). */
     countOwned: `SELECT COUNT(*) AS n FROM ${t} WHERE owner = ? AND expires_at > ? AND absolute_expiry > ?`,
     /** Params: owner. Log out everywhere through the owner index. */

@@ -6,13 +6,13 @@
  * see locks.ts (GET_LOCK wakes waiters; lease and fencing token in the row). Expired rows are
  * deleted by a background sweep in bounded batches, never on the request path.
  */
-import { storeUnavailable, tetherError } from '../../errors.js'
+import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { loadMysql2 } from './driver.js'
-import type { MyPool, MyResult } from './driver.js'
+import type { MyPool, MyPoolConnection, MyResult } from './driver.js'
 import { MySqlLocks } from './locks.js'
-import { ddl, NOT_A_COUNTER, SCHEMA_VERSION, statements } from './schema.js'
+import { addWritesColumn, ddl, NOT_A_COUNTER, SCHEMA_VERSION, statements } from './schema.js'
 import type { SessionRow } from './schema.js'
 
 /**
@@ -39,6 +39,12 @@ export interface MySqlStoreOptions {
   poolSize?: number
   /** Connect timeout (ms). Default 5000. */
   connectTimeout?: number
+  /**
+   * Per-statement timeout (ms), so a hung server or a long lock wait cannot hang a request.
+   * A write that times out is `TETHER_ERR_STORE_OUTCOME_UNKNOWN` (it may still commit on the
+   * server; the middleware's retry under the same write id then settles it). Default 5000.
+   */
+  queryTimeout?: number
   /** How often expired sessions are deleted (ms); 0 turns the sweep off. Default 60 s. */
   cleanupInterval?: number
   /** Rows deleted per sweep statement. Default 500. */
@@ -68,6 +74,8 @@ interface ApplyRow { r: 'ok' | 'gone' | 'exists' | 'fenced', v?: string | number
  * ```
  */
 export class MySqlStore implements SessionStore {
+  /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
+  readonly exactlyOnce = true
   /** Log out everywhere: an indexed owner column, written by the same call as the session. */
   readonly capabilities: StoreCapabilities = { destroyAll: true }
   readonly #pool: MyPool
@@ -76,6 +84,7 @@ export class MySqlStore implements SessionStore {
   readonly #locks: MySqlLocks
   readonly #sweeper: NodeJS.Timeout | undefined
   readonly #sweepBatch: number
+  readonly #timeout: number
   #ready: Promise<void> | undefined
   #closed = false
 
@@ -89,6 +98,7 @@ export class MySqlStore implements SessionStore {
     }
     const poolSize = positive('poolSize', options.poolSize, 10)
     const connectTimeout = positive('connectTimeout', options.connectTimeout, 5000)
+    this.#timeout = positive('queryTimeout', options.queryTimeout, 5000)
     const cleanupInterval = nonNegative('cleanupInterval', options.cleanupInterval, 60_000)
     this.#sweepBatch = positive('sweepBatch', options.sweepBatch, 500)
     this.#pool = loadMysql2().createPool({
@@ -133,7 +143,7 @@ export class MySqlStore implements SessionStore {
   }
 
   async apply (id: string, change: SessionChange): Promise<ApplyResult> {
-    const [sets] = await this.#run('apply', [
+    const [sets] = await this.#write('apply', [
       id,
       change.create?.createdAt ?? null,
       change.create?.absoluteExpiry ?? null,
@@ -143,7 +153,8 @@ export class MySqlStore implements SessionStore {
       change.now,
       change.fence ?? null,
       change.owner !== undefined ? 1 : 0,
-      change.owner ?? null
+      change.owner ?? null,
+      change.writeId ?? null
     ])
     // A CALL answers with its SELECT's rows, then a status header.
     const row = (sets as [ApplyRow[], unknown])[0][0]!
@@ -202,14 +213,42 @@ export class MySqlStore implements SessionStore {
 
   /** Run a prepared statement, creating the schema first if this store has not yet. */
   async #run (name: keyof Statements, values: readonly unknown[]): Promise<MyResult> {
+    return await this.#execute(name, values, false)
+  }
+
+  /** Run a write (the apply procedure): see {@link MySqlStore.#execute}. */
+  async #write (name: keyof Statements, values: readonly unknown[]): Promise<MyResult> {
+    return await this.#execute(name, values, true)
+  }
+
+  /**
+   * Run one statement on a connection of its own, so that a failure says whether it was sent:
+   * no connection is `TETHER_ERR_STORE_UNAVAILABLE` (nothing sent). An error the server
+   * answered with changed nothing (the apply procedure rolls back); a deadlock victim is run
+   * again, as MySQL's manual says to (seen with 300 concurrent writes to one row). Anything
+   * else once it was sent (the statement timeout, a connection lost mid-statement) leaves the
+   * connection with a statement outstanding, so it is destroyed, not reused; for a write
+   * (`unknownIfSent`) that is `TETHER_ERR_STORE_OUTCOME_UNKNOWN`: the CALL may still commit.
+   */
+  async #execute (name: keyof Statements, values: readonly unknown[], unknownIfSent: boolean): Promise<MyResult> {
     await this.#prepare()
     for (let attempt = 1; ; attempt++) {
+      let conn: MyPoolConnection
       try {
-        return await this.#pool.execute(this.#sql[name], values)
+        conn = await this.#pool.getConnection()
       } catch (err) {
-        // InnoDB picked this transaction as a deadlock victim and rolled all of it back, so
-        // nothing of it was applied and running it again is safe (what MySQL's manual says to
-        // do). Seen with 300 concurrent writes to one session row.
+        throw storeUnavailable(BACKEND, err)
+      }
+      try {
+        const result = await conn.execute({ sql: this.#sql[name], timeout: this.#timeout }, values)
+        conn.release()
+        return result
+      } catch (err) {
+        if (!isServerError(err)) {
+          conn.destroy()
+          throw unknownIfSent ? outcomeUnknown(BACKEND, err) : storeUnavailable(BACKEND, err)
+        }
+        conn.release()
         if ((err as { errno?: number }).errno === ER_LOCK_DEADLOCK && attempt < DEADLOCK_RETRIES) {
           await sleep(attempt * Math.random() * 5)
           continue
@@ -248,9 +287,16 @@ export class MySqlStore implements SessionStore {
         await conn.query('SELECT GET_LOCK(?, 30)', [name])
         try {
           const [have] = await conn.query('SELECT COUNT(*) AS n FROM information_schema.routines WHERE routine_schema = DATABASE() AND routine_name = ?', [`${this.#table}_apply`]) as [Array<{ n: string | number }>, unknown]
-          // The procedure is the last object created: present means the schema is complete.
-          if (Number(have[0]?.n) === 0) {
-            for (const statement of ddl(this.#table)) await conn.query(statement)
+          const at = await conn.query(this.#sql.version).then(([rows]) => (rows as Array<{ version: number }>)[0]?.version, () => undefined)
+          // The procedure is created last and the version row after it: both present and
+          // current means the schema is complete. Otherwise create, or migrate from version 1.
+          if (Number(have[0]?.n) === 0 || at === undefined || at < SCHEMA_VERSION) {
+            const [column] = await conn.query('SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name = \'writes\'', [this.#table]) as [Array<{ n: string | number }>, unknown]
+            const statements = ddl(this.#table)
+            await conn.query(statements[0]!)
+            await conn.query(statements[1]!)
+            if (Number(column[0]?.n) === 0 && at !== undefined) await conn.query(addWritesColumn(this.#table))
+            for (const statement of statements.slice(2)) await conn.query(statement)
           }
         } finally {
           await conn.query('SELECT RELEASE_LOCK(?)', [name])
@@ -278,6 +324,12 @@ function patchOf (change: SessionChange): string {
   for (const [key, json] of change.set) patch.set(key, json)
   for (const key of change.del) patch.set(key, null)
   return `{${[...patch].map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`
+}
+
+/** An error the server answered with (an SQLSTATE, not fatal to the connection), not a local one. */
+function isServerError (err: unknown): boolean {
+  const e = err as { sqlState?: unknown, fatal?: unknown } | null
+  return typeof e === 'object' && e !== null && typeof e.sqlState === 'string' && e.fatal !== true
 }
 
 function positive (option: string, value: unknown, fallback: number): number {

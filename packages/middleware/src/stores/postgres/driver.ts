@@ -44,8 +44,14 @@ export interface PgClient extends PgQueryable {
   on (event: 'end', listener: () => void): this
 }
 
+/** A connection checked out of the pool; `release(err)` destroys it instead of reusing it. */
+export interface PgPoolClient extends PgQueryable {
+  release (err?: Error | boolean): void
+}
+
 /** The pg Pool members the store uses. */
 export interface PgPool extends PgQueryable {
+  connect (): Promise<PgPoolClient>
   end (): Promise<void>
   on (event: 'error', listener: (err: Error) => void): this
 }

@@ -15,7 +15,10 @@
  */
 
 /** The schema version this code writes. A later layout bumps it and migrates in `ensureSchema`. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
+
+/** How many recent write ids a session remembers: far more than can be in flight for one session. */
+const RECENT_WRITES = 32
 
 /** Milliseconds since the epoch on the server's clock. */
 const DB_NOW = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
@@ -44,19 +47,28 @@ CREATE TABLE IF NOT EXISTS ${s}.sessions (
   owner text,
   lock_seq bigint NOT NULL DEFAULT 0,
   lock_token bigint,
-  lock_expires bigint
+  lock_expires bigint,
+  writes jsonb NOT NULL DEFAULT '[]'
 );
+-- Version 2: the results of each session's recent writes, by write id (exactly-once).
+ALTER TABLE ${s}.sessions ADD COLUMN IF NOT EXISTS writes jsonb NOT NULL DEFAULT '[]';
+DROP FUNCTION IF EXISTS ${s}.tether_apply(text, bigint, bigint, jsonb, text[], jsonb, bigint, bigint, bigint, boolean, text);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON ${s}.sessions (expires_at);
 CREATE INDEX IF NOT EXISTS sessions_owner ON ${s}.sessions (owner) WHERE owner IS NOT NULL;
 
 -- One request's change, whole or not at all, in one call: checks (exists, gone, fence),
 -- counters, then jsonb merge of only the keys it names. Returns {"r": reason} or
--- {"r":"ok","v":version,"c":{key:value}}.
+-- {"r":"ok","v":version,"c":{key:value}}. With a write id (p_wid), the result is remembered in
+-- the row's \`writes\` ([[id, result], ...], the last ${RECENT_WRITES}) by the same UPDATE, under the same
+-- row lock: a repeat of an applied write id is answered from there and applies nothing.
 CREATE OR REPLACE FUNCTION ${s}.tether_apply(
   p_id text, p_created bigint, p_absolute bigint, p_set jsonb, p_del text[], p_incr jsonb,
-  p_ttl bigint, p_now bigint, p_fence bigint, p_owner_set boolean, p_owner text
+  p_ttl bigint, p_now bigint, p_fence bigint, p_owner_set boolean, p_owner text, p_wid text
 ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
 DECLARE
+  seen jsonb;
+  res jsonb;
+  w jsonb;
   r ${s}.sessions%ROWTYPE;
   live boolean;
   deadline bigint;
@@ -71,6 +83,10 @@ DECLARE
 BEGIN
   SELECT * INTO r FROM ${s}.sessions WHERE id = p_id FOR UPDATE;
   live := FOUND AND r.expires_at > p_now AND r.absolute_expiry > p_now;
+  IF live AND p_wid IS NOT NULL THEN
+    SELECT e->1 INTO seen FROM jsonb_array_elements(r.writes) e WHERE e->>0 = p_wid LIMIT 1;
+    IF seen IS NOT NULL THEN RETURN seen; END IF;
+  END IF;
   IF p_created IS NOT NULL THEN
     IF live THEN RETURN '{"r":"exists"}'; END IF;
   ELSIF NOT live THEN
@@ -97,26 +113,33 @@ BEGIN
     END IF;
     counters := counters || jsonb_build_object(k, n::text);
   END LOOP;
+  v := CASE WHEN p_created IS NOT NULL THEN 1 ELSE r.version + 1 END;
+  res := jsonb_build_object('r', 'ok', 'v', v, 'c', counters);
+  w := CASE WHEN p_created IS NOT NULL THEN '[]'::jsonb ELSE r.writes END;
+  IF p_wid IS NOT NULL THEN
+    w := w || jsonb_build_array(jsonb_build_array(p_wid, res));
+    IF jsonb_array_length(w) > ${RECENT_WRITES} THEN w := w - 0; END IF;
+  END IF;
   IF p_created IS NOT NULL THEN
     IF r.id IS NOT NULL THEN
       -- A dead session under this id (we hold its row lock): start it afresh.
       UPDATE ${s}.sessions SET data = (p_set - p_del) || counters, created_at = p_created,
         absolute_expiry = p_absolute, expires_at = LEAST(p_now + ttl, deadline), version = 1,
-        owner = CASE WHEN p_owner_set THEN p_owner END, lock_seq = 0, lock_token = NULL, lock_expires = NULL
+        owner = CASE WHEN p_owner_set THEN p_owner END, lock_seq = 0, lock_token = NULL, lock_expires = NULL, writes = w
       WHERE id = p_id RETURNING version INTO v;
     ELSE
-      INSERT INTO ${s}.sessions (id, data, created_at, absolute_expiry, expires_at, version, owner)
-      VALUES (p_id, (p_set - p_del) || counters, p_created, p_absolute, LEAST(p_now + ttl, deadline), 1, CASE WHEN p_owner_set THEN p_owner END)
+      INSERT INTO ${s}.sessions (id, data, created_at, absolute_expiry, expires_at, version, owner, writes)
+      VALUES (p_id, (p_set - p_del) || counters, p_created, p_absolute, LEAST(p_now + ttl, deadline), 1, CASE WHEN p_owner_set THEN p_owner END, w)
       ON CONFLICT (id) DO NOTHING RETURNING version INTO v;
       -- A concurrent create won the insert: it is live now.
       IF v IS NULL THEN RETURN '{"r":"exists"}'; END IF;
     END IF;
   ELSE
     UPDATE ${s}.sessions SET data = ((data || p_set) - p_del) || counters, version = version + 1,
-      expires_at = LEAST(p_now + ttl, deadline), owner = CASE WHEN p_owner_set THEN p_owner ELSE owner END
+      expires_at = LEAST(p_now + ttl, deadline), owner = CASE WHEN p_owner_set THEN p_owner ELSE owner END, writes = w
     WHERE id = p_id RETURNING version INTO v;
   END IF;
-  RETURN jsonb_build_object('r', 'ok', 'v', v, 'c', counters);
+  RETURN res;
 END
 $fn$;
 
@@ -140,7 +163,8 @@ BEGIN
 END
 $fn$;
 
-INSERT INTO ${s}.tether_meta (name, version) VALUES ('schema', ${SCHEMA_VERSION}) ON CONFLICT (name) DO NOTHING;
+INSERT INTO ${s}.tether_meta (name, version) VALUES ('schema', ${SCHEMA_VERSION})
+  ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version WHERE ${s}.tether_meta.version < EXCLUDED.version;
 `
 }
 
@@ -179,8 +203,8 @@ export function statements (schema: string) {
   WHERE t.id = $1 AND $4 > 0 AND cur.expires_at - $2 < $4 AND t.expires_at > $2 AND t.expires_at < LEAST($2 + $3, t.absolute_expiry)
   RETURNING t.expires_at
 ) SELECT cur.*, upd.expires_at AS refreshed_to FROM cur LEFT JOIN upd ON true`,
-    /** Params: id, created, absolute, set (jsonb), del (text[]), incr (jsonb pairs), ttl, now, fence, owner given, owner. */
-    apply: `SELECT ${s}.tether_apply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS res`,
+    /** Params: id, created, absolute, set (jsonb), del (text[]), incr (jsonb pairs), ttl, now, fence, owner given, owner, write id. */
+    apply: `SELECT ${s}.tether_apply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS res`,
     /** Params: id, channel. Wakes the lock's waiters when a held lock went with the row. */
     destroy: `WITH d AS (DELETE FROM ${s}.sessions WHERE id = $1 RETURNING lock_token)
 SELECT pg_notify($2, $1) FROM d WHERE lock_token IS NOT NULL`,

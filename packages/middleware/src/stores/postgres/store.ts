@@ -6,12 +6,12 @@
  * waiters with LISTEN/NOTIFY. Expired rows are deleted by a background sweep in bounded
  * batches, never on the request path.
  */
-import { storeUnavailable, tetherError } from '../../errors.js'
+import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
 import type { ApplyResult, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
 import { StoreLocks } from '../kit/index.js'
 import type { LockAttempt } from '../kit/index.js'
 import { loadPg } from './driver.js'
-import type { PgConfig, PgPool, PgQuery } from './driver.js'
+import type { PgConfig, PgPool, PgPoolClient, PgQuery } from './driver.js'
 import { ReleaseListener } from './listener.js'
 import { ddl, SCHEMA_VERSION, statements } from './schema.js'
 import type { SessionRow } from './schema.js'
@@ -65,6 +65,8 @@ type ApplyReply =
  * ```
  */
 export class PostgresStore implements SessionStore {
+  /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
+  readonly exactlyOnce = true
   /** Log out everywhere: an indexed owner column, written by the same call as the session. */
   readonly capabilities: StoreCapabilities = { destroyAll: true }
   readonly #pool: PgPool
@@ -129,7 +131,7 @@ export class PostgresStore implements SessionStore {
   }
 
   async apply (id: string, change: SessionChange): Promise<ApplyResult> {
-    const { rows } = await this.#query<{ res: ApplyReply }>('apply', [
+    const { rows } = await this.#write<{ res: ApplyReply }>('apply', [
       id,
       change.create?.createdAt ?? null,
       change.create?.absoluteExpiry ?? null,
@@ -140,7 +142,8 @@ export class PostgresStore implements SessionStore {
       change.now,
       change.fence ?? null,
       change.owner !== undefined,
-      change.owner ?? null
+      change.owner ?? null,
+      change.writeId ?? null
     ])
     const reply = rows[0]!.res
     if (reply.r !== 'ok') return { ok: false, reason: reply.r }
@@ -214,6 +217,36 @@ export class PostgresStore implements SessionStore {
   }
 
   /**
+   * Run a write (the apply function) on a connection of its own, so that a failure says
+   * whether the statement was sent: a connection that could not be had is
+   * `TETHER_ERR_STORE_UNAVAILABLE` (nothing sent), an error the server answered with rolled
+   * the statement back (nothing applied), and anything else once it was sent (the query
+   * timeout, a connection lost mid-statement) is `TETHER_ERR_STORE_OUTCOME_UNKNOWN`: the
+   * function may still commit on the server. That connection is destroyed, not reused.
+   */
+  async #write<R> (name: keyof Statements, values: readonly unknown[]): Promise<{ rows: R[], rowCount: number | null }> {
+    this.#open()
+    this.#ready ??= this.#ensureSchema()
+    let client: PgPoolClient
+    try {
+      await this.#ready
+      client = await this.#pool.connect()
+    } catch (err) {
+      throw storeUnavailable(BACKEND, err)
+    }
+    try {
+      const result = await client.query<R>({ name: `${this.#schema}.${name}`, text: this.#sql[name], values })
+      client.release()
+      return result
+    } catch (err) {
+      const answered = isServerError(err)
+      client.release(answered ? undefined : err as Error)
+      if (answered && (err as { code?: unknown }).code === NOT_A_COUNTER) throw tetherError('TETHER_ERR_NOT_A_COUNTER', (err as Error).message)
+      throw answered ? storeUnavailable(BACKEND, err) : outcomeUnknown(BACKEND, err)
+    }
+  }
+
+  /**
    * Create the schema, idempotently, under a transaction-scoped advisory lock (a multi-statement
    * simple query runs as one transaction): processes starting together create it once.
    */
@@ -221,7 +254,8 @@ export class PostgresStore implements SessionStore {
     try {
       // Usually the schema is there already: one cheap read instead of the DDL.
       let found = await this.#schemaVersion().catch(() => undefined)
-      if (found === undefined) {
+      // Absent, or older: the DDL is idempotent and migrates (version 2 adds write ids).
+      if (found === undefined || found < SCHEMA_VERSION) {
         await this.#pool.query(`SELECT pg_advisory_xact_lock(hashtext('tether:${this.#schema}'));\n${ddl(this.#schema)}`)
         found = await this.#schemaVersion()
       }
@@ -243,6 +277,12 @@ export class PostgresStore implements SessionStore {
   #open (): void {
     if (this.#closed) throw tetherError('TETHER_ERR_STORE_UNAVAILABLE', `session store (${BACKEND}) unavailable: the store is closed`)
   }
+}
+
+/** An error the server sent (pg's DatabaseError: a SQLSTATE and a severity), not a local one. */
+function isServerError (err: unknown): boolean {
+  const e = err as { code?: unknown, severity?: unknown } | null
+  return typeof e === 'object' && e !== null && typeof e.severity === 'string' && typeof e.code === 'string'
 }
 
 function positive (option: string, value: unknown, fallback: number): number {

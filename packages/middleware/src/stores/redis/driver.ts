@@ -30,6 +30,8 @@ export function luaScript (lua: string): LuaScript {
 export interface RedisDriver {
   /** `node-redis` or `ioredis`. */
   readonly name: string
+  /** True on a Redis Cluster client: keys of different hash tags live on different nodes. */
+  readonly cluster: boolean
   /** Why a command would fail right now (fail fast while reconnecting), or undefined. */
   unavailable (): string | undefined
   /** EVALSHA, falling back to EVAL once when the server has not seen the script. */

@@ -53,6 +53,8 @@ export function isIoredis (client: unknown): client is Redis | Cluster {
  */
 export class IoredisDriver implements RedisDriver {
   readonly name = 'ioredis'
+  /** True on an ioredis `Cluster`. */
+  get cluster (): boolean { return (this.#client as { isCluster?: boolean }).isCluster === true }
   readonly #client: Redis | Cluster
   readonly #owned: boolean
   #subscriber: Redis | Cluster | undefined

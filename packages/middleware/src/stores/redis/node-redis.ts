@@ -51,6 +51,8 @@ export class NodeRedisDriver implements RedisDriver {
   readonly #client: NodeRedisClient
   readonly #owned: boolean
   readonly #cluster: boolean
+  /** True on a cluster client (`createCluster()`). */
+  get cluster (): boolean { return this.#cluster }
   readonly #timeout: number
   #subscriber: NodeRedisClient | undefined
   #everReady = false

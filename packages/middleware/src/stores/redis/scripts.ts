@@ -6,17 +6,21 @@
  * Layout: one hash per session. User keys are hash fields holding JSON text; metadata fields
  * start with NUL so they can never collide with a user key (the core refuses such keys):
  *   \0c created at (ms)   \0a absolute deadline (ms)   \0e idle expiry (ms)
- *   \0v version           \0l lock sequence
+ *   \0v version           \0l lock sequence       \0o owner (the `owner` option's value)
  * \0e mirrors the key's TTL so that a load learns it without a PTTL (or a script). The lock
  * lives in its own key `<hash key>:lock`, the results of the session's recent writes by write id
  * in `<hash key>:w` (a hash: write id → "version,counter…", so a repeated write id is answered,
  * not applied again); all carry the session's hash tag, so they share a Redis Cluster slot.
+ * The owner index (log out everywhere) is one set per owner, `<prefix>owner:<owner>`, of the
+ * hash keys of its sessions; it has no hash tag (a user's sessions span slots), which is why
+ * RedisStore offers log out everywhere on standalone and Sentinel Redis only.
  */
 import { luaScript } from './driver.js'
 
 /**
- * KEYS: hash, lock, writes. ARGV: createdAt|'' , absoluteExpiry|'', ttl, fence|'', nSet, nDel,
- * nIncr, now, writeId|'', then nSet field/value pairs, nDel fields, nIncr field/step pairs.
+ * KEYS: hash, lock, writes[, the new owner's set]. ARGV: createdAt|'' , absoluteExpiry|'', ttl,
+ * fence|'', nSet, nDel, nIncr, now, writeId|'', then nSet field/value pairs, nDel fields, nIncr
+ * field/step pairs, then optionally the owner change: 'set'|'clear', owner, owner-set key prefix.
  * → { 'ok', version, counter... } | { 'gone' } | { 'exists' } | { 'fenced' } | { 'notint', field }
  *
  * Everything is validated before the first write: Redis does not roll a script back, so a
@@ -88,6 +92,29 @@ for i = 0, nIncr - 1 do
 end
 out[2] = redis.call('HINCRBY', KEYS[1], '\\0v', 1)
 redis.call('PEXPIRE', KEYS[1], ttl)
+-- The owner index (log out everywhere), in the same script as the write it indexes.
+local oop = ARGV[incrAt + 2 * nIncr]
+if oop == 'set' or oop == 'clear' then
+  local owner = ARGV[incrAt + 2 * nIncr + 1]
+  local opfx = ARGV[incrAt + 2 * nIncr + 2]
+  local old = redis.call('HGET', KEYS[1], '\\0o')
+  if old and (oop == 'clear' or old ~= owner) then redis.call('SREM', opfx .. old, KEYS[1]) end
+  if oop == 'clear' then
+    redis.call('HDEL', KEYS[1], '\\0o')
+  else
+    redis.call('HSET', KEYS[1], '\\0o', owner)
+    -- A few random members whose session is gone or now belongs to someone else are dropped
+    -- (bounded work per write), so a long-lived user's set does not collect dead ids.
+    for _, m in ipairs(redis.call('SRANDMEMBER', KEYS[4], 4)) do
+      if m ~= KEYS[1] and redis.call('HGET', m, '\\0o') ~= owner then redis.call('SREM', KEYS[4], m) end
+    end
+    redis.call('SADD', KEYS[4], KEYS[1])
+    -- No session outlives its absolute deadline, and a refresh never moves that deadline: the
+    -- set lives as long as the longest-lived session it indexes, and no longer.
+    local pttl = redis.call('PTTL', KEYS[4])
+    if pttl < abs - now then redis.call('PEXPIRE', KEYS[4], abs - now) end
+  end
+end
 if wid ~= '' then
   -- %d keeps integers exact (tostring would print 14 significant digits).
   local rec = {}
@@ -103,6 +130,27 @@ if wid ~= '' then
   redis.call('PEXPIRE', KEYS[3], ttl)
 end
 return out
+`)
+
+/**
+ * KEYS: the owner's set. ARGV: owner. → how many live sessions were deleted.
+ *
+ * Log out everywhere, atomically: every member whose hash still names this owner is deleted
+ * with its write-id record; members that expired or changed owner are only dropped from the
+ * set. A write in flight on a deleted session then finds no hash and is refused (gone), as
+ * after destroy(). The members are keys the script computes, not KEYS: Redis allows that
+ * outside Cluster only, and RedisStore offers log out everywhere outside Cluster only.
+ */
+export const DESTROY_ALL = luaScript(`
+local n = 0
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('HGET', m, '\\0o') == ARGV[1] then
+    n = n + redis.call('DEL', m)
+    redis.call('DEL', m .. ':w')
+  end
+end
+redis.call('DEL', KEYS[1])
+return n
 `)
 
 /** KEYS: hash. ARGV: ttl, now. → 1 | 0 (gone). Also the lazy refresh a load sends when due. */

@@ -7,7 +7,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
-import type { ApplyResult, InvalidationChannel, InvalidationOptions, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
+import type { ApplyResult, InvalidationChannel, InvalidationOptions, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
 import { StoreLocks } from '../kit/index.js'
 import type { RedisDriver } from './driver.js'
 import { IoredisDriver, isIoredis } from './ioredis.js'
@@ -15,7 +15,7 @@ import { RedisInvalidations, unsupported } from './invalidations.js'
 import type { SentinelOptions } from './ioredis.js'
 import { NodeRedisDriver, isNodeRedis } from './node-redis.js'
 import type { NodeRedisClient } from './node-redis.js'
-import { APPLY, LOCK, RENEW, TOUCH, UNLOCK } from './scripts.js'
+import { APPLY, DESTROY_ALL, LOCK, RENEW, TOUCH, UNLOCK } from './scripts.js'
 
 /** Options of {@link RedisStore}: give `client`, `url` or `sentinel`. */
 export interface RedisStoreOptions {
@@ -84,8 +84,27 @@ const VERSION = '\u0000v'
 export class RedisStore implements SessionStore {
   /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
   readonly exactlyOnce = true
+  /**
+   * Log out everywhere on standalone and Sentinel Redis: a set per owner, kept by the same
+   * script as the write. Not on Redis Cluster, where one user's sessions live in different
+   * slots, so no script can update the index with the write or delete them all at once: there
+   * the `owner` option is refused at start-up with `TETHER_ERR_STORE_CAPABILITY`.
+   */
+  readonly capabilities: StoreCapabilities
+  /**
+   * Destroy every session of one owner, atomically (one script); `undefined` on Redis Cluster
+   * (see {@link RedisStore.capabilities}).
+   *
+   * @example
+   * ```ts
+   * const ended = await store.destroyAll?.('user-42')
+   * ```
+   */
+  readonly destroyAll: ((owner: string) => Promise<number>) | undefined
   readonly #driver: RedisDriver
   readonly #prefix: string
+  /** Owner sets are `<prefix>owner:<owner>`: no brace, so the near-cache's channel ignores them. */
+  readonly #ownerPrefix: string
   readonly #channel: string
   readonly #locks: StoreLocks
   readonly #wait: { replicas: number, timeout: number } | undefined
@@ -98,9 +117,12 @@ export class RedisStore implements SessionStore {
       throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'prefix' must be a string without braces; got ${JSON.stringify(prefix)}`)
     }
     this.#prefix = prefix
+    this.#ownerPrefix = `${prefix}owner:`
     this.#channel = `${prefix}unlock`
     const driver = this.#driver = openDriver(options)
     this.#wait = replicaWait(options.waitForReplicas)
+    this.capabilities = { destroyAll: !driver.cluster }
+    this.destroyAll = driver.cluster ? undefined : async (owner) => await this.#destroyAll(owner)
     const lockKey = (id: string): string => `${this.key(id)}:lock`
     this.#locks = new StoreLocks({
       attempt: async (id, lease) => {
@@ -178,9 +200,15 @@ export class RedisStore implements SessionStore {
     for (const key of change.del) args.push(key)
     for (const [key, by] of change.incr) args.push(key, by)
     const hash = this.key(id)
+    const keys = [hash, `${hash}:lock`, `${hash}:w`]
+    // The owner index exists outside Cluster only (see capabilities).
+    if (change.owner !== undefined && this.destroyAll !== undefined) {
+      args.push(change.owner === null ? 'clear' : 'set', change.owner ?? '', this.#ownerPrefix)
+      if (change.owner !== null) keys.push(this.#ownerPrefix + change.owner)
+    }
     let reply: Array<string | number>
     try {
-      reply = await this.#driver.evalScript(APPLY, [hash, `${hash}:lock`, `${hash}:w`], args) as Array<string | number>
+      reply = await this.#driver.evalScript(APPLY, keys, args) as Array<string | number>
     } catch (err) {
       // Redis answered with an error: the script stopped before writing (it validates first).
       // Anything else (our timer, a dropped connection) leaves the write possibly applied.
@@ -203,6 +231,14 @@ export class RedisStore implements SessionStore {
     const hash = this.key(id)
     await this.#driver.command('DEL', hash, [`${hash}:w`])
     await this.#replicated(hash)
+  }
+
+  async #destroyAll (owner: string): Promise<number> {
+    this.#ready()
+    const set = this.#ownerPrefix + owner
+    const n = Number(await this.#driver.evalScript(DESTROY_ALL, [set], [owner]))
+    await this.#replicated(set)
+    return n
   }
 
   async touch (id: string, ttl: number, now: number): Promise<boolean> {
