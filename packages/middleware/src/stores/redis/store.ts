@@ -7,6 +7,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
+import type { TetherError } from '../../errors.js'
 import type { ApplyResult, InvalidationChannel, InvalidationOptions, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoredSession } from '../../store.js'
 import { StoreLocks } from '../kit/index.js'
 import type { RedisDriver } from './driver.js'
@@ -84,6 +85,8 @@ const VERSION = '\u0000v'
 export class RedisStore implements SessionStore {
   /** A change's write id is applied at most once per session (see {@link SessionStore.exactlyOnce}). */
   readonly exactlyOnce = true
+  /** The `commandTimeout`: a write's first try and its retry share it. */
+  readonly writeTimeout: number
   readonly #driver: RedisDriver
   readonly #prefix: string
   readonly #channel: string
@@ -100,6 +103,7 @@ export class RedisStore implements SessionStore {
     this.#prefix = prefix
     this.#channel = `${prefix}unlock`
     const driver = this.#driver = openDriver(options)
+    this.writeTimeout = writeTimeout(options)
     this.#wait = replicaWait(options.waitForReplicas)
     const lockKey = (id: string): string => `${this.key(id)}:lock`
     this.#locks = new StoreLocks({
@@ -127,8 +131,10 @@ export class RedisStore implements SessionStore {
   }
 
   async load (id: string, options: LoadOptions): Promise<StoredSession | undefined> {
-    this.#ready()
-    const reply = await this.#driver.command('HGETALL', this.key(id))
+    const down = this.#driver.readUnavailable()
+    if (down !== undefined) throw this.#down(down)
+    // On the read connection: reads keep answering while writes wait (CLIENT PAUSE WRITE).
+    const reply = await this.#driver.read('HGETALL', this.key(id))
     const flat = pairs(reply)
     if (flat.length === 0) return undefined
     const fields = new Map<string, string>()
@@ -178,9 +184,11 @@ export class RedisStore implements SessionStore {
     for (const key of change.del) args.push(key)
     for (const [key, by] of change.incr) args.push(key, by)
     const hash = this.key(id)
+    const left = change.deadline === undefined ? undefined : change.deadline - Date.now()
+    if (left !== undefined && left <= 0) throw storeUnavailable('RedisStore', new Error('no time left of the write timeout; nothing was sent'))
     let reply: Array<string | number>
     try {
-      reply = await this.#driver.evalScript(APPLY, [hash, `${hash}:lock`, `${hash}:w`], args) as Array<string | number>
+      reply = await this.#driver.evalScript(APPLY, [hash, `${hash}:lock`, `${hash}:w`], args, left) as Array<string | number>
     } catch (err) {
       // Redis answered with an error: the script stopped before writing (it validates first).
       // Anything else (our timer, a dropped connection) leaves the write possibly applied.
@@ -260,9 +268,11 @@ export class RedisStore implements SessionStore {
   /** Fail fast while the connection is down, instead of queueing behind a reconnect. */
   #ready (): void {
     const down = this.#driver.unavailable()
-    if (down !== undefined) {
-      throw tetherError('TETHER_ERR_STORE_UNAVAILABLE', `session store (RedisStore, ${this.#driver.name}) unavailable: connection is ${down}`)
-    }
+    if (down !== undefined) throw this.#down(down)
+  }
+
+  #down (state: string): TetherError {
+    return tetherError('TETHER_ERR_STORE_UNAVAILABLE', `session store (RedisStore, ${this.#driver.name}) unavailable: connection is ${state}`)
   }
 }
 
@@ -289,6 +299,13 @@ function openDriver (options: RedisStoreOptions): RedisDriver {
     throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'driver' must be 'node-redis' or 'ioredis'; got ${JSON.stringify(driver)}`)
   }
   throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs a 'client' (node-redis or ioredis), a 'url' (redis:// or rediss://) or a 'sentinel' configuration")
+}
+
+/** The write budget: `commandTimeout`, or an ioredis client's own when the app passes one. */
+function writeTimeout (options: RedisStoreOptions): number {
+  if (options.commandTimeout !== undefined) return options.commandTimeout
+  const own = isIoredis(options.client) ? (options.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout : undefined
+  return typeof own === 'number' && own > 0 ? own : 2000
 }
 
 function replicaWait (value: RedisStoreOptions['waitForReplicas']): { replicas: number, timeout: number } | undefined {
