@@ -30,6 +30,8 @@ export interface AppNode {
   /** Start it again on the same port; resolves once it answers /health. */
   restart (): Promise<void>
   signal (sig: NodeJS.Signals): void
+  /** Resolves when the running process exits (at once when it has). */
+  exited (): Promise<void>
 }
 
 export interface ChaosCluster {
@@ -103,7 +105,12 @@ export async function startCluster (t: Teardownable): Promise<ChaosCluster> {
         child = await spawnApp(name, port, store)
         node.pid = child.pid ?? 0
       },
-      signal (sig) { try { process.kill(node.pid, sig) } catch { /* gone */ } }
+      signal (sig) { try { process.kill(node.pid, sig) } catch { /* gone */ } },
+      exited: async () => {
+        const c = child
+        if (c.exitCode !== null || c.signalCode !== null) return
+        await new Promise((resolve) => c.once('exit', resolve))
+      }
     }
     t.teardown(async () => { node.signal('SIGCONT'); await killChild(child) })
     return node

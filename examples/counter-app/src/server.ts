@@ -2,7 +2,7 @@
 /**
  * The counter-app process: `node dist/server.js [--port N] [--node-name NAME] [--store URL]`.
  * A start-up failure prints one line on stderr and exits non-zero; SIGTERM and SIGINT close
- * the server (in-flight requests finish) and exit 0. With EXIT_WITH_STDIN=1 it also stops when
+ * the server (in-flight requests finish, answered with `Connection: close`) and exit 0. With EXIT_WITH_STDIN=1 it also stops when
  * its stdin reaches end of file (its supervisor went away).
  */
 import { buildApp, randomSecret } from './app.js'
@@ -19,6 +19,11 @@ async function main (): Promise<void> {
   }
   const store = openStore(config.store)
   const app = await buildApp({ store, storeName: describeStore(config.store), nodeName: config.nodeName, secret, trustProxy: config.trustProxy, logLevel: config.logLevel })
+  let stopping = false
+  // While stopping, every answer (the requests in flight included) says Connection: close, so
+  // each keep-alive connection ends with its last response: a proxy's pooled connection does
+  // not linger idle into the drain, or get a request the closing server would refuse.
+  app.addHook('onSend', async (_req, reply) => { if (stopping) reply.header('connection', 'close') })
   try {
     await app.listen({ port: config.port, host: config.host })
   } catch (err) {
@@ -27,7 +32,6 @@ async function main (): Promise<void> {
     const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'is not permitted' : `cannot be bound (${(err as Error).message})`
     throw new CounterAppError('COUNTER_ERR_LISTEN', `port ${config.port} on ${config.host} ${why}`, { cause: err })
   }
-  let stopping = false
   const stop = (): void => {
     if (stopping) return
     stopping = true
