@@ -11,6 +11,7 @@ import { createAlgorithm, type Algorithm, type PickContext } from '../algorithms
 import type { ResolvedConfig, ResolvedUpstream } from '../config/types.js'
 import type { AlgorithmName, NodeState } from '../config/types.js'
 import type { CheckResult } from '../health/active.js'
+import { isLatencyOutlier, type LatencyEjectionConfig } from '../health/latency.js'
 import type { StickyCodec } from '../sticky.js'
 import { Lease, type LeaseOutcome, type LeaseOwner } from './lease.js'
 import { UpstreamNode, type NodeHealth } from './node.js'
@@ -68,6 +69,7 @@ export class Pool implements LeaseOwner {
   #rise: number
   #fall: number
   #maxEjectedPercent: number
+  #latency: LatencyEjectionConfig
   #previous: Map<string, ResolvedUpstream> = new Map()
   /** Passive holds: when each ends, the node is let back in (unless active checks keep it out). */
   readonly #holds = new Map<UpstreamNode, NodeJS.Timeout>()
@@ -94,6 +96,7 @@ export class Pool implements LeaseOwner {
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
     this.#maxEjectedPercent = config.maxEjectedPercent
+    this.#latency = config.latencyEjection
     this.apply(config, null)
   }
 
@@ -118,6 +121,7 @@ export class Pool implements LeaseOwner {
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
     this.#maxEjectedPercent = config.maxEjectedPercent
+    this.#latency = config.latencyEjection
     this.#queueSize = config.queue.size
     this.#queueTimeout = config.queue.timeout
     this.#sticky = sticky
@@ -300,14 +304,40 @@ export class Pool implements LeaseOwner {
     if (!node.recordFailure(t, this.#mayEject(t))) return
     // Good checks from before the failures do not vouch for the node now: with active checks
     // on, it takes `rise` fresh ones to bring it back early (HAProxy's observe + mark-down).
+    this.#hold(node, `passive: ${node.maxFails} failure(s) within ${node.failTimeout} ms, last: ${reason}`, 'fail timeout elapsed')
+  }
+
+  /**
+   * A response head came `ms` after its attempt began (a request without a body): latency
+   * outlier detection (`latencyEjection`) ejects a node that turned much slower than its own
+   * baseline and than the other nodes.
+   */
+  answered (node: UpstreamNode, ms: number): void {
+    const config = this.#latency
+    if (config.factor <= 0 || node.removed) return
+    node.recordLatency(ms)
+    const t = now()
+    if (node.health(t) !== 'up') return
+    const peers: number[] = []
+    for (const n of this.#nodes) {
+      if (n !== node && !n.removed && n.health(t) === 'up' && n.latency.samples >= config.minRequests) peers.push(n.latency.recent)
+    }
+    if (!isLatencyOutlier(node.latency, peers, config) || !this.#mayEject(t)) return
+    const { recent, baseline } = node.latency
+    node.ejectSlow(t, config.ejectionTime)
+    this.#hold(node, `passive: latency ${Math.round(recent)} ms against its baseline ${Math.round(baseline)} ms and ${peers.map((p) => Math.round(p)).join('/')} ms on the other nodes`, 'latency ejection elapsed')
+  }
+
+  /** Announce a passive ejection and let the node back in when it ends, unless an active check keeps it out. */
+  #hold (node: UpstreamNode, why: string, back: string): void {
     const repeat = node.ejections > 1 ? ` (ejection ${node.ejections} in a row)` : ''
-    this.#healthChanged(node, 'up', 'down', `passive: ${node.maxFails} failure(s) within ${node.failTimeout} ms, last: ${reason}; ejected for ${node.ejectionMs} ms${repeat}`)
-    // Let it back in when failTimeout ends, unless an active check keeps it out.
+    this.#healthChanged(node, 'up', 'down', `${why}; ejected for ${node.ejectionMs} ms${repeat}`)
     this.#endHold(node)
     const timer = setTimeout(() => {
       this.#holds.delete(node)
+      node.holdEnded()
       if (node.removed) return
-      if (node.checkedUp) this.#healthChanged(node, 'down', 'up', 'passive: fail timeout elapsed')
+      if (node.checkedUp) this.#healthChanged(node, 'down', 'up', `passive: ${back}`)
       else this.refresh()
     }, node.ejectionMs + 1)
     timer.unref()
