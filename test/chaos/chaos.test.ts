@@ -203,8 +203,11 @@ t.test('SIGTERM of a node with uploads in flight', async (t) => {
   })
   // Uploads the draining node answered that had started before its SIGTERM: they finished there.
   const finishedThere = load?.samples.filter((x) => x.kind === 'write' && x.node === n3.name && x.start < signalled && x.end > signalled).length ?? 0
+  // When the failures happened, from the SIGTERM (ms, start of the request): the drain, the
+  // node's absence or its restart.
+  const failedAt = (load?.samples ?? []).filter((x) => x.status !== 200).map((x) => `${x.kind} ${x.status === 0 ? 'reset' : x.status} at ${Math.round(x.start - signalled)} ms`)
   row.markDownMs = drainMs
-  row.known = `${finishedThere} uploads in flight to the node at SIGTERM finished there; mark-down column: SIGTERM to exit (the drain)`
+  row.known = `${finishedThere} uploads in flight to the node at SIGTERM finished there; mark-down column: SIGTERM to exit (the drain)${failedAt.length > 0 ? `; failed: ${failedAt.join(', ')}` : ''}`
   rows.push(row)
   t.ok(drainMs !== null, `the node drained and exited in ${String(drainMs)} ms`)
   t.ok(finishedThere >= 1, `uploads in flight to the node at SIGTERM finished there: ${finishedThere}`)

@@ -52,7 +52,9 @@ export interface ChaosCluster {
 
 async function spawnApp (name: string, port: number, store: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [SERVER, '--port', String(port), '--host', '127.0.0.1', '--node-name', name, '--store', store], {
-    env: childEnv({ SESSION_SECRET: SECRET, LOG_LEVEL: 'error', TRUST_PROXY: '127.0.0.1,::1' }),
+    // SHUTDOWN_DELAY: on SIGTERM /health answers 503 for longer than the balancer's mark-down
+    // (fall 2 × interval 500 ms + timeout 400 ms) before the port closes.
+    env: childEnv({ SESSION_SECRET: SECRET, LOG_LEVEL: 'error', TRUST_PROXY: '127.0.0.1,::1', SHUTDOWN_DELAY: '1500' }),
     stdio: ['ignore', 'ignore', 'inherit']
   })
   reap(child)
@@ -122,7 +124,7 @@ export async function startCluster (t: Teardownable): Promise<ChaosCluster> {
     sticky: { secret: SECRET },
     healthCheck: { path: '/health', interval: '500ms', timeout: '400ms', rise: 2, fall: 2 },
     timeouts: { perTry: '1s', response: '20s', shutdown: '5s' },
-    log: { level: 'error' }
+    log: { level: (process.env.CHAOS_BALANCER_LOG ?? 'error') as 'error' }
   })
   const balancer = createBalancer(configWith(nodes.map((n) => n.name)))
   t.teardown(() => balancer.close())

@@ -41,6 +41,8 @@ export interface CounterAppOptions {
   readonly secret: string
   readonly trustProxy: readonly string[]
   readonly logLevel?: string
+  /** True once the process is stopping: `/health` then answers 503, so balancers take the node out. */
+  readonly stopping?: () => boolean
 }
 
 /**
@@ -111,7 +113,10 @@ export async function buildApp (options: CounterAppOptions): Promise<FastifyInst
     await req.session.destroy()
     return reply.redirect('/', 303)
   })
-  app.get('/health', async () => ({ status: 'ok', node: options.nodeName, pid: process.pid }))
+  app.get('/health', async (_req, reply) => {
+    if (options.stopping?.() === true) return await reply.code(503).send({ status: 'stopping', node: options.nodeName, pid: process.pid })
+    return { status: 'ok', node: options.nodeName, pid: process.pid }
+  })
   return app
 }
 
