@@ -9,6 +9,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
 import { startRedis } from './helpers/redis.js'
 import { startMemcached } from './helpers/memcached.js'
 import { cookieFrom, freePort, request, waitFor } from './helpers/net.js'
@@ -32,10 +33,10 @@ function run (args: string[], env: Record<string, string> = {}): Promise<{ code:
   })
 }
 
-async function startNode (t: Test, name: string, store: string): Promise<Node> {
+async function startNode (t: Test, name: string, store: string, env: Record<string, string> = {}): Promise<Node> {
   const port = await freePort()
   const child = spawn(process.execPath, [server, '--port', String(port), '--node-name', name, '--store', store], {
-    env: childEnv({ SESSION_SECRET: SECRET, LOG_LEVEL: 'warn' }),
+    env: childEnv({ SESSION_SECRET: SECRET, LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
@@ -159,7 +160,8 @@ t.test('bad start-up input: one line on stderr and a non-zero exit', async (t) =
     [['--store', 'mongodb://db'], {}, 2, /--store must be sqlite:<path>, redis:\/\/host:port/],
     [['--bogus'], {}, 2, /Unknown option '--bogus'/],
     [['--secret', 'short', '--store', 'memory:'], {}, 2, /secret is 5 characters/],
-    [['--store', `sqlite:${dir}`], { SESSION_SECRET: SECRET }, 1, /cannot open the session store/]
+    [['--store', `sqlite:${dir}`], { SESSION_SECRET: SECRET }, 1, /cannot open the session store/],
+    [['--store', 'memory:'], { SHUTDOWN_DELAY: '1.5s' }, 2, /SHUTDOWN_DELAY must be a whole number of milliseconds/]
   ]
   const results = await Promise.all(cases.map(([args, env]) => run(args, env)))
   for (const [i, [args, env, code, message]] of cases.entries()) {
@@ -182,4 +184,34 @@ t.test('SIGTERM closes the server and exits 0', async (t) => {
   const exited = new Promise<number | null>((resolve) => node.child.once('exit', (code) => resolve(code)))
   node.child.kill('SIGTERM')
   t.equal(await exited, 0)
+})
+
+t.test('with SHUTDOWN_DELAY, SIGTERM first answers /health 503 while requests are still served, then exits 0', async (t) => {
+  const node = await startNode(t, 'epsilon', 'memory:', { SHUTDOWN_DELAY: '800' })
+  const exited = new Promise<number | null>((resolve) => node.child.once('exit', (code) => resolve(code)))
+  const t0 = performance.now()
+  node.child.kill('SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal((await request(`${node.url}/health`)).status, 503, '/health says stopping: balancers take the node out')
+  const visit = await request(`${node.url}/api/visit`, { method: 'POST' })
+  t.equal(visit.status, 200, 'a request during the delay is served')
+  t.equal(visit.headers.connection, 'close', 'with Connection: close')
+  t.equal(await exited, 0)
+  t.ok(performance.now() - t0 >= 750, 'the port stayed open for the delay')
+})
+
+t.test('POST /api/upload counts one visit per whole body; a body over 4 MiB is 413', async (t) => {
+  const node = await startNode(t, 'zeta', 'memory:')
+  const body = 'x'.repeat(300 * 1024)
+  const first = await request(`${node.url}/api/upload`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body })
+  t.equal(first.status, 200)
+  const facts = JSON.parse(first.body) as Facts & { bytes: number }
+  t.equal(facts.bytes, body.length, 'the whole body arrived')
+  t.equal(facts.count, 1, 'one visit')
+  const cookie = cookieFrom(first.headers, 'tether.sid')!
+  const second = await request(`${node.url}/api/upload`, { method: 'POST', headers: { cookie, 'content-type': 'application/octet-stream' }, body })
+  t.equal((JSON.parse(second.body) as Facts).count, 2, 'the next upload counts the next visit')
+  const big = await request(`${node.url}/api/upload`, { method: 'POST', headers: { cookie, 'content-type': 'application/octet-stream' }, body: 'x'.repeat(4 * 1024 * 1024 + 1) })
+  t.equal(big.status, 413)
+  t.equal((await json(`${node.url}/api/state`, cookie)).facts.count, 2, 'and counts nothing')
 })

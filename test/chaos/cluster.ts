@@ -30,6 +30,8 @@ export interface AppNode {
   /** Start it again on the same port; resolves once it answers /health. */
   restart (): Promise<void>
   signal (sig: NodeJS.Signals): void
+  /** Resolves when the running process exits (at once when it has). */
+  exited (): Promise<void>
 }
 
 export interface ChaosCluster {
@@ -50,7 +52,9 @@ export interface ChaosCluster {
 
 async function spawnApp (name: string, port: number, store: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [SERVER, '--port', String(port), '--host', '127.0.0.1', '--node-name', name, '--store', store], {
-    env: childEnv({ SESSION_SECRET: SECRET, LOG_LEVEL: 'error', TRUST_PROXY: '127.0.0.1,::1' }),
+    // SHUTDOWN_DELAY: on SIGTERM /health answers 503 for longer than the balancer's mark-down
+    // (fall 2 × interval 500 ms + timeout 400 ms) before the port closes.
+    env: childEnv({ SESSION_SECRET: SECRET, LOG_LEVEL: 'error', TRUST_PROXY: '127.0.0.1,::1', SHUTDOWN_DELAY: '1500' }),
     stdio: ['ignore', 'ignore', 'inherit']
   })
   reap(child)
@@ -103,7 +107,12 @@ export async function startCluster (t: Teardownable): Promise<ChaosCluster> {
         child = await spawnApp(name, port, store)
         node.pid = child.pid ?? 0
       },
-      signal (sig) { try { process.kill(node.pid, sig) } catch { /* gone */ } }
+      signal (sig) { try { process.kill(node.pid, sig) } catch { /* gone */ } },
+      exited: async () => {
+        const c = child
+        if (c.exitCode !== null || c.signalCode !== null) return
+        await new Promise((resolve) => c.once('exit', resolve))
+      }
     }
     t.teardown(async () => { node.signal('SIGCONT'); await killChild(child) })
     return node
@@ -115,7 +124,7 @@ export async function startCluster (t: Teardownable): Promise<ChaosCluster> {
     sticky: { secret: SECRET },
     healthCheck: { path: '/health', interval: '500ms', timeout: '400ms', rise: 2, fall: 2 },
     timeouts: { perTry: '1s', response: '20s', shutdown: '5s' },
-    log: { level: 'error' }
+    log: { level: (process.env.CHAOS_BALANCER_LOG ?? 'error') as 'error' }
   })
   const balancer = createBalancer(configWith(nodes.map((n) => n.name)))
   t.teardown(() => balancer.close())

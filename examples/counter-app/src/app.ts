@@ -21,6 +21,9 @@ declare module '@tether/middleware' {
   }
 }
 
+/** The largest body `POST /api/upload` takes (bytes); a larger one is 413. */
+const UPLOAD_LIMIT = 4 * 1024 * 1024
+
 /**
  * What {@link buildApp} needs.
  *
@@ -38,6 +41,8 @@ export interface CounterAppOptions {
   readonly secret: string
   readonly trustProxy: readonly string[]
   readonly logLevel?: string
+  /** True once the process is stopping: `/health` then answers 503, so balancers take the node out. */
+  readonly stopping?: () => boolean
 }
 
 /**
@@ -95,11 +100,23 @@ export async function buildApp (options: CounterAppOptions): Promise<FastifyInst
   app.get('/api/visit', async (_req, reply) => { reply.header('cache-control', 'no-store'); return await visit(_req) })
   app.post('/api/visit', async (req) => await visit(req))
   app.get('/api/state', async (req, reply) => { reply.header('cache-control', 'no-store'); return facts(req) })
+  // An upload (any bytes, up to UPLOAD_LIMIT) counts as one visit, written once the whole body
+  // has arrived: the chaos suite sends slow uploads to a node that is draining.
+  await app.register(async (scope) => {
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: UPLOAD_LIMIT }, (_req, body, done) => { done(null, body) })
+    scope.post('/api/upload', { bodyLimit: UPLOAD_LIMIT }, async (req) => {
+      const bytes = Buffer.isBuffer(req.body) ? req.body.length : 0
+      return { ...(await visit(req)), bytes }
+    })
+  })
   app.post('/reset', async (req, reply) => {
     await req.session.destroy()
     return reply.redirect('/', 303)
   })
-  app.get('/health', async () => ({ status: 'ok', node: options.nodeName, pid: process.pid }))
+  app.get('/health', async (_req, reply) => {
+    if (options.stopping?.() === true) return await reply.code(503).send({ status: 'stopping', node: options.nodeName, pid: process.pid })
+    return { status: 'ok', node: options.nodeName, pid: process.pid }
+  })
   return app
 }
 

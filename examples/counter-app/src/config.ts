@@ -27,6 +27,12 @@ export interface CounterConfig {
   /** Addresses whose X-Forwarded-* headers are believed (the balancer's). */
   readonly trustProxy: readonly string[]
   readonly logLevel: string
+  /**
+   * On SIGTERM, how long (ms) the node keeps serving while `/health` answers 503, before it
+   * closes its port: long enough for the balancer's health checks to take it out
+   * (`fall × interval + timeout`), so no request is sent to a port about to close. 0: close at once.
+   */
+  readonly shutdownDelay: number
 }
 
 const USAGE = 'usage: counter-app [--port N] [--host ADDR] [--node-name NAME] [--store sqlite:<path>|redis://…|memcached://…|memory:] [--secret S] [--trust-proxy ip,cidr]'
@@ -69,8 +75,18 @@ export function parseConfig (argv: readonly string[], env: NodeJS.ProcessEnv): C
     store,
     secret: flags.secret ?? env.SESSION_SECRET,
     trustProxy: (flags['trust-proxy'] ?? env.TRUST_PROXY ?? '127.0.0.1,::1').split(',').map((s) => s.trim()).filter((s) => s !== ''),
-    logLevel: env.LOG_LEVEL ?? 'info'
+    logLevel: env.LOG_LEVEL ?? 'info',
+    shutdownDelay: parseDelay(env.SHUTDOWN_DELAY ?? '0')
   }
+}
+
+/** SHUTDOWN_DELAY: whole milliseconds, at most 10 minutes. */
+function parseDelay (value: string): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isSafeInteger(ms) || ms > 600_000) {
+    throw new CounterAppError('COUNTER_ERR_CONFIG', `SHUTDOWN_DELAY must be a whole number of milliseconds from 0 to 600000; got ${JSON.stringify(value)}`)
+  }
+  return ms
 }
 
 /**

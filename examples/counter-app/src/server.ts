@@ -2,7 +2,8 @@
 /**
  * The counter-app process: `node dist/server.js [--port N] [--node-name NAME] [--store URL]`.
  * A start-up failure prints one line on stderr and exits non-zero; SIGTERM and SIGINT close
- * the server (in-flight requests finish) and exit 0. With EXIT_WITH_STDIN=1 it also stops when
+ * the server (in-flight requests finish, answered with `Connection: close`) and exit 0; with
+ * SHUTDOWN_DELAY=ms, `/health` answers 503 for that long first while the node keeps serving. With EXIT_WITH_STDIN=1 it also stops when
  * its stdin reaches end of file (its supervisor went away).
  */
 import { buildApp, randomSecret } from './app.js'
@@ -18,7 +19,12 @@ async function main (): Promise<void> {
     process.stderr.write('counter-app: SESSION_SECRET is not set; using a random secret, so sessions end when this process does and other nodes reject its cookies\n')
   }
   const store = openStore(config.store)
-  const app = await buildApp({ store, storeName: describeStore(config.store), nodeName: config.nodeName, secret, trustProxy: config.trustProxy, logLevel: config.logLevel })
+  let stopping = false
+  const app = await buildApp({ store, storeName: describeStore(config.store), nodeName: config.nodeName, secret, trustProxy: config.trustProxy, logLevel: config.logLevel, stopping: () => stopping })
+  // While stopping, every answer (the requests in flight included) says Connection: close, so
+  // each keep-alive connection ends with its last response: a proxy's pooled connection does
+  // not linger idle into the drain, or get a request the closing server would refuse.
+  app.addHook('onSend', async (_req, reply) => { if (stopping) reply.header('connection', 'close') })
   try {
     await app.listen({ port: config.port, host: config.host })
   } catch (err) {
@@ -27,11 +33,12 @@ async function main (): Promise<void> {
     const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'is not permitted' : `cannot be bound (${(err as Error).message})`
     throw new CounterAppError('COUNTER_ERR_LISTEN', `port ${config.port} on ${config.host} ${why}`, { cause: err })
   }
-  let stopping = false
   const stop = (): void => {
     if (stopping) return
     stopping = true
-    app.close().then(() => process.exit(0), () => process.exit(1))
+    // /health now answers 503; the port stays open SHUTDOWN_DELAY ms more, until the balancer's
+    // checks have taken the node out, so that no request meets a port that just closed.
+    setTimeout(() => { app.close().then(() => process.exit(0), () => process.exit(1)) }, config.shutdownDelay)
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)

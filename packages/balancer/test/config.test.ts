@@ -193,7 +193,7 @@ t.test('flags override a file; --upstream replaces its list', async (t) => {
 
 t.test('every unknown field is reported, with every other problem', async (t) => {
   t.same(issuesOf({ upstreams: [{ url: 'http://a:1', wieght: 2, colour: 'red', weight: 0 }], algoritm: 'ip-hash', retries: -1 }).sort(), [
-    'algoritm: is not a known field (known: listen, upstreams, algorithm, hashBalanceFactor, workers, engine, sticky, healthCheck, timeouts, keepAlive, limits, queue, retries, maxEjectedPercent, trustedProxies, admin, log)',
+    'algoritm: is not a known field (known: listen, upstreams, algorithm, hashBalanceFactor, workers, engine, sticky, healthCheck, timeouts, keepAlive, limits, queue, retries, maxEjectedPercent, latencyEjection, trustedProxies, admin, log)',
     'retries: must be an integer from 0 to 10',
     'upstreams[0].colour: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state, maxConn)',
     'upstreams[0].weight: must be an integer from 1 to 10000',

@@ -51,7 +51,7 @@ const registry = {
   },
   TETHER_ERR_STORE_OUTCOME_UNKNOWN: {
     status: 503,
-    message: "A session write was sent to the store but no answer came (a timeout, or the connection dropped): it may have been applied. Stores that apply a write id at most once (Memory, Redis, SQLite, PostgreSQL, MySQL, memcached) were asked again under the same id, and that retry got no answer either; either way the write is applied at most once. The request's changes are not written again at the end of the request.",
+    message: "A session write was sent to the store but no answer came (a timeout, or the connection dropped): it may have been applied. Stores that apply a write id at most once (Memory, Redis, SQLite, PostgreSQL, MySQL, memcached) are asked again under the same id when the first try failed early, within one write timeout for both tries; either way the write is applied at most once. The request's changes are not written again at the end of the request.",
     fix: 'Reload the session before repeating the request: a repeat is a new write, so one that only sets values is safe to repeat, but an increment may count twice. Check the store if this persists.'
   },
   TETHER_ERR_STORE_CONFLICT: {

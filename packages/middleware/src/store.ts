@@ -96,6 +96,13 @@ export interface SessionChange {
    */
   readonly writeId?: string
   /**
+   * When to stop waiting for this apply's answer (epoch ms). The core sets it to one budget
+   * ({@link SessionStore.writeTimeout}) from a write's first try and keeps it for the retry,
+   * so the retry only gets what the first try left and an unanswered write fails within one
+   * budget. A store with a per-command timeout waits for the sooner of the two.
+   */
+  readonly deadline?: number
+  /**
    * The session's owner, when this change sets the key named by the `owner` option (its value
    * as a string), or `null` when it deletes it. Absent: the owner stays as it is. Stores with
    * the `destroyAll` capability keep their owner index with it, in the same atomic write.
@@ -227,6 +234,12 @@ export interface SessionStore {
    * promise it (ConnectStore: no atomic read-modify-write) leaves it unset.
    */
   readonly exactlyOnce?: boolean
+  /**
+   * The longest one write may wait for the store's answer (ms), when the store bounds it (a
+   * per-command timeout). The core gives a write's first try and its retry this one budget
+   * together, through {@link SessionChange.deadline}.
+   */
+  readonly writeTimeout?: number
   /** Load a session, refreshing its idle TTL lazily in the same round trip. `undefined` if unknown or expired. */
   load (id: string, options: LoadOptions): Promise<StoredSession | undefined>
   /**

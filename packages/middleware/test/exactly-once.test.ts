@@ -5,6 +5,7 @@
 import t from 'tap'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import express from 'express'
 import type { NextFunction, Request, Response } from 'express'
@@ -29,11 +30,11 @@ async function pauseWrites (redis: RedisServer, ms: number): Promise<void> {
 }
 
 for (const driver of ['node-redis', 'ioredis'] as const) {
-  t.test(`${driver}, Fastify: a write that times out while Redis is paused is applied once`, async (t) => {
+  t.test(`${driver}, Fastify: a write that times out while Redis is paused is answered within one timeout and applied once`, async (t) => {
     const redis = await startRedis(t)
-    // The pause outlasts the first attempt (2000 ms) but not the retry: the retry finds the
-    // first attempt applied (same write id) and the request succeeds with the store's count.
-    const store = new RedisStore({ url: redis.url, driver, prefix: PREFIX, commandTimeout: 2000 })
+    // The pause outlasts the write timeout: the first try uses the whole budget, so no retry
+    // is sent (it would double the wait: 2 × 1000 ms, the chaos suite's "first 503 after 4 s").
+    const store = new RedisStore({ url: redis.url, driver, prefix: PREFIX, commandTimeout: 1000 })
     t.teardown(() => store.close())
     const app = await makeApp(t, { store })
     app.post('/visit', async (req) => { req.session.increment('n'); await req.session.save(); return { n: req.session.n } })
@@ -42,11 +43,14 @@ for (const driver of ['node-redis', 'ioredis'] as const) {
     jar.cookie = first.headers['set-cookie']?.toString().split(';')[0]
     t.same(first.json(), { n: 1 })
     await pauseWrites(redis, 2500)
+    const t0 = performance.now()
     const second = await app.inject({ method: 'POST', url: '/visit', headers: { cookie: jar.cookie! } })
-    await sleep(300)
-    t.equal(await storedCount(redis, jar.cookie), '2', 'Redis counted the increment once')
-    t.equal(second.statusCode, 200, 'the retry with the same write id found the outcome')
-    t.same(second.json(), { n: 2 }, 'the answer is the store\'s count')
+    const took = performance.now() - t0
+    t.equal(second.statusCode, 503)
+    t.equal(second.json().code, 'TETHER_ERR_STORE_OUTCOME_UNKNOWN', 'the answer says the write may have been applied')
+    t.ok(took >= 900 && took < 1800, `answered after one write timeout (1000 ms), not two: ${Math.round(took)} ms`)
+    await sleep(2000)
+    t.equal(await storedCount(redis, jar.cookie), '2', 'Redis counted the increment once, when the pause ended')
   })
 
   t.test(`${driver}, Fastify: both attempts time out: 503 outcome unknown, still applied at most once`, async (t) => {
@@ -141,6 +145,46 @@ t.test('the core: one write id per change, one retry, pending cleared once on ev
   t.equal(atEnd.statusCode, 503, 'the save at the end of the request fails the same way')
   t.equal(atEnd.json().code, 'TETHER_ERR_STORE_OUTCOME_UNKNOWN')
   t.equal(once.ops('apply').length, 2, 'the write and one retry, no more')
+})
+
+/** A LostReplyStore with a write budget whose lost replies take `delayMs` to be noticed. */
+class SlowLostReplyStore extends LostReplyStore {
+  readonly writeTimeout = 300
+  constructor (failures: number, readonly delayMs: number) { super(failures) }
+
+  override apply = async (id: string, change: SessionChange): Promise<ApplyResult> => {
+    this.calls.push({ op: 'apply', id, arg: change })
+    const result = await this.inner.apply(id, change)
+    if (this.failures-- > 0) {
+      await sleep(this.delayMs)
+      throw new TetherError('TETHER_ERR_STORE_OUTCOME_UNKNOWN', 'reply lost (test)')
+    }
+    return result
+  }
+}
+
+t.test('the core: the write and its retry share one deadline (the store\'s writeTimeout)', async (t) => {
+  for (const [delayMs, tries] of [[10, 2], [300, 1]] as const) {
+    const store = new SlowLostReplyStore(0, delayMs)
+    const app = await makeApp(t, { store: store as SessionStore })
+    app.post('/visit', async (req) => { req.session.increment('n'); await req.session.save(); return { n: req.session.n } })
+    const created = await app.inject({ method: 'POST', url: '/visit' })
+    const cookie = created.headers['set-cookie']!.toString().split(';')[0]!
+    store.failures = 1
+    store.calls.length = 0
+    const t0 = Date.now()
+    const res = await app.inject({ method: 'POST', url: '/visit', headers: { cookie } })
+    const changes = store.ops('apply').map((c) => c.arg as SessionChange)
+    t.equal(changes.length, tries, `a first try that failed after ${delayMs} ms of 300: ${tries === 2 ? 'retried' : 'no time left, not retried'}`)
+    t.ok(changes[0]?.deadline !== undefined && changes[0].deadline >= t0 + 300 && changes[0].deadline <= Date.now() + 300, 'the first try carries the deadline: one budget from its send')
+    if (tries === 2) {
+      t.equal(res.statusCode, 200, 'the retry answers')
+      t.equal(changes[1]?.deadline, changes[0]?.deadline, 'the retry keeps the first try\'s deadline')
+    } else {
+      t.equal(res.statusCode, 503)
+      t.equal(res.json().code, 'TETHER_ERR_STORE_OUTCOME_UNKNOWN')
+    }
+  }
 })
 
 t.test('a store that does not apply ids once is never retried', async (t) => {

@@ -232,6 +232,18 @@ const queue = v.pipe(
   section({ doc: 'the wait for a node at its `maxConn`' })
 )
 
+// ---- latency outlier detection ------------------------------------------------------------
+
+const latencyEjection = v.pipe(
+  fields({
+    factor: v.optional(int(0, 1000, { doc: 'how many times slower than both its own baseline latency and the other nodes\' (their median) a node must turn to be ejected; `0` turns latency ejection off' }), 0),
+    minExtra: v.optional(duration(0, { doc: 'and by at least this much over each, so that 1 ms against 3 ms is no outlier' }), 100),
+    minRequests: v.optional(int(1, 1_000_000, { doc: 'requests a node must have answered (and each node it is compared with) before its latency is judged' }), 20),
+    ejectionTime: v.optional(duration(1, { doc: 'how long a slow node is out; a repeat soon after it came back lasts 2×, 3×, … up to 10× (as failure ejections)' }), 10_000)
+  }),
+  section({ doc: 'passive latency outlier detection, in the style of Envoy\'s: a node whose recent latency (time to response headers of requests without a body, a moving average of about the last 5) jumps above its own baseline (about the last 100) and above the other nodes\' is ejected for a while, within `maxEjectedPercent`' })
+)
+
 // ---- admin API, logs --------------------------------------------------------------------
 
 const adminFields = fields({
@@ -379,6 +391,7 @@ export const configSchema = v.pipe(fields({
   queue: v.optional(queue, {}),
   retries: v.optional(int(0, 10, { doc: 'further nodes tried after a failure that is safe to retry', flag: { name: 'retries', arg: 'N', help: 'further nodes to try after a safe-to-retry failure' } }), 2),
   maxEjectedPercent: v.optional(int(0, 100, { doc: 'the most nodes (in percent, but always at least one) that passive checks may hold out at once, as Envoy\'s `max_ejection_percent`: past it, failures are counted but eject no one' }), 100),
+  latencyEjection: v.optional(latencyEjection, {}),
   trustedProxies: v.optional(list('must be a list of IP addresses or CIDRs', 'must be an IP address or CIDR such as 10.0.0.0/8', (x) => parseCidr(x) !== undefined, {
     doc: 'peers (IPs or CIDRs) whose X-Forwarded-* headers are believed',
     shown: 'none',

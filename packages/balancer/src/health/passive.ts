@@ -23,6 +23,8 @@ export interface PassiveState {
   ejections: number
   /** When the last ejection began (ms, monotonic clock). */
   ejectedAt: number
+  /** The base length of the last ejection (ms): `failTimeout`, or the latency ejection time. */
+  ejectionBase?: number
 }
 
 /**
@@ -46,17 +48,33 @@ export function recordFailure (state: PassiveState, now: number, maxFails: numbe
   state.fails++
   if (state.fails < maxFails || !mayEject) return false
   state.fails = 0
-  // A repeat: ejected again within one more failTimeout of the end of the last ejection.
-  const lastEnd = state.ejectedAt + failTimeout * state.ejections
-  state.ejections = state.ejections > 0 && now <= lastEnd + failTimeout ? Math.min(state.ejections + 1, MAX_EJECTION_MULTIPLIER) : 1
-  state.ejectedAt = now
-  state.downUntil = now + failTimeout * state.ejections
+  eject(state, now, failTimeout)
   return true
+}
+
+/**
+ * Take the node out for `base` ms, or longer on a repeat: ejected again within one more base
+ * of the end of the last ejection, it stays out `base` × 2, × 3, … up to
+ * × {@link MAX_EJECTION_MULTIPLIER}. Used by failures (base `failTimeout`) and by latency
+ * outliers (base `latencyEjection.ejectionTime`): one back-off for both causes.
+ *
+ * @example
+ * ```ts
+ * eject(state, performance.now(), 10_000)
+ * ```
+ */
+export function eject (state: PassiveState, now: number, base: number): void {
+  const lastBase = state.ejectionBase ?? base
+  const lastEnd = state.ejectedAt + lastBase * state.ejections
+  state.ejections = state.ejections > 0 && now <= lastEnd + base ? Math.min(state.ejections + 1, MAX_EJECTION_MULTIPLIER) : 1
+  state.ejectedAt = now
+  state.ejectionBase = base
+  state.downUntil = now + base * state.ejections
 }
 
 /** How long the current (or last) ejection lasts, in ms. */
 export function ejectionMs (state: PassiveState, failTimeout: number): number {
-  return failTimeout * Math.max(1, state.ejections)
+  return (state.ejectionBase ?? failTimeout) * Math.max(1, state.ejections)
 }
 
 /** Forget past failures (an active check brought the node back); the back-off is kept. */

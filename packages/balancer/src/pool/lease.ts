@@ -25,6 +25,8 @@ export type LeaseOutcome = 'done' | 'failed' | 'cancelled'
 /** What a lease reports to when it ends (the pool). */
 export interface LeaseOwner {
   settle (node: UpstreamNode, outcome: LeaseOutcome, reason: string): void
+  /** The node's response head came `ms` after the attempt began (latency outlier detection). */
+  answered (node: UpstreamNode, ms: number): void
 }
 
 /**
@@ -53,6 +55,14 @@ export class Lease {
 
   /** Whether `end` has not been called yet. */
   get open (): boolean { return this.#owner !== null }
+
+  /**
+   * The response head arrived: its latency counts towards the node's latency outlier
+   * detection. Call it for requests without a body only (an upload's time is the client's).
+   */
+  answered (): void {
+    this.#owner?.answered(this.node, performance.now() - this.startedAt)
+  }
 
   /** Close the lease. Idempotent: only the first call counts. */
   end (outcome: LeaseOutcome, reason: string = outcome): void {

@@ -10,7 +10,8 @@ import type { ResolvedUpstream } from '../config/types.js'
 import type { NodeState } from '../config/types.js'
 import type { UpstreamTarget } from '../engines/engine.js'
 import type { CheckResult } from '../health/active.js'
-import { clearPassive, ejectionMs, recordFailure, type PassiveState } from '../health/passive.js'
+import { recordLatency, resetRecent, type LatencyState } from '../health/latency.js'
+import { clearPassive, eject, ejectionMs, recordFailure, type PassiveState } from '../health/passive.js'
 
 /**
  * What a node is doing, as one word: `maint` and `down` win over `drain`.
@@ -75,6 +76,9 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
   #checkFailures = 0
   #lastCheck: CheckResult | null = null
   readonly #passive: PassiveState = { fails: 0, failWindowStart: 0, downUntil: 0, ejections: 0, ejectedAt: 0 }
+  readonly #latency: LatencyState = { samples: 0, recent: 0, baseline: 0 }
+  /** The current passive hold is for latency: a health check that passes does not end it. */
+  #slowHold = false
 
   // Derived by the pool on every change so the request path reads plain booleans.
   #acceptsNew = true
@@ -123,6 +127,8 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
   /** Consecutive passive ejections (the back-off multiplier). */
   get ejections (): number { return this.#passive.ejections }
   get checkedUp (): boolean { return this.#checkedUp }
+  /** Latency outlier detection's counters (read-only outside this class). */
+  get latency (): Readonly<LatencyState> { return this.#latency }
   /** May take new clients: healthy, active, and still configured. */
   get acceptsNew (): boolean { return this.#acceptsNew }
   /** May keep its sticky clients: healthy, not in maint, and still configured. */
@@ -194,6 +200,7 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
   recordFailure (now: number, mayEject = true): boolean {
     if (!recordFailure(this.#passive, now, this.#config.maxFails, this.#config.failTimeout, mayEject)) return false
     this.#checkSuccesses = 0
+    this.#slowHold = false
     return true
   }
 
@@ -202,6 +209,23 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
     this.#passive.downUntil = now + ms
     this.#passive.fails = 0
     this.#checkSuccesses = 0
+    this.#slowHold = false
+  }
+
+  /** Count one response head's latency (ms). */
+  recordLatency (ms: number): void { recordLatency(this.#latency, ms) }
+
+  /** Eject the node as a latency outlier for `base` ms (or longer on a repeat). */
+  ejectSlow (now: number, base: number): void {
+    eject(this.#passive, now, base)
+    this.#checkSuccesses = 0
+    this.#slowHold = true
+  }
+
+  /** A passive hold ended: the node starts again from its baseline latency. */
+  holdEnded (): void {
+    if (this.#slowHold) resetRecent(this.#latency)
+    this.#slowHold = false
   }
 
   /**
@@ -216,9 +240,13 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
       // Up again after `rise` good checks: from an active `fall`, or early from a passive hold
       // (a node restarted before the checks saw it fail `fall` times is still checkedUp).
       const held = this.#passive.downUntil > now
+      // A health check answers fast from a node whose requests are slow: a latency ejection
+      // runs its course.
+      if (held && this.#slowHold) return null
       if (this.#checkSuccesses < rise || (this.#checkedUp && !held)) return null
       this.#checkedUp = true
       clearPassive(this.#passive)
+      this.holdEnded()
       return 'up'
     }
     this.#checkSuccesses = 0

@@ -93,6 +93,7 @@ export class Pool implements LeaseOwner {
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
     this.#passive.maxEjectedPercent = config.maxEjectedPercent
+    this.#passive.latency = config.latencyEjection
     this.apply(config, null)
   }
 
@@ -117,6 +118,7 @@ export class Pool implements LeaseOwner {
     this.#rise = config.healthCheck.rise
     this.#fall = config.healthCheck.fall
     this.#passive.maxEjectedPercent = config.maxEjectedPercent
+    this.#passive.latency = config.latencyEjection
     this.#queueSize = config.queue.size
     this.#queueTimeout = config.queue.timeout
     this.#sticky = sticky
@@ -308,6 +310,15 @@ export class Pool implements LeaseOwner {
   hold (name: string, ms: number, reason: string): void {
     const node = this.#byName.get(name)
     if (node !== undefined && !node.removed) this.#passive.hold(node, ms, reason)
+  }
+
+  /**
+   * A response head came `ms` after its attempt began (a request without a body): latency
+   * outlier detection (`latencyEjection`) ejects a node that turned much slower than its own
+   * baseline and than the other nodes.
+   */
+  answered (node: UpstreamNode, ms: number): void {
+    this.#passive.answered(node, ms)
   }
 
   /** Record an active health check result and apply rise/fall. */

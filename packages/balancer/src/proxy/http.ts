@@ -142,6 +142,8 @@ export class HttpExchange extends RoutedRequest implements ResponseSink {
     if (lease === null) return
     const node = lease.node
     this.shared.events.responseHead(node, performance.now() - lease.startedAt)
+    // Latency outlier detection counts requests without a body: an upload's time is the client's.
+    if (this.bodyKind === 'none') lease.answered()
     const out: string[] = []
     this.cache = filterResponseHeaders(raw, out, false)
     if (this.sendCookie) out.push('set-cookie', node.setCookie)

@@ -115,18 +115,30 @@ export async function writeChange (ctx: WriteContext, state: SessionState, expli
  * unknown and the store applies an id at most once (so the retry either applies the change or
  * finds it applied, and answers with its result). Without that promise a retry could apply an
  * increment twice, so the unknown outcome is reported as it is.
+ *
+ * Both tries share one deadline (the store's `writeTimeout` from the first send): a retry gets
+ * only what the first try left, so a store that stops answering (a `CLIENT PAUSE`, a stalled
+ * network) fails the request within one timeout, not two. A first try that timed out has used
+ * it all, and is answered at once; the retry is for one that failed early (a dropped connection).
  */
 async function applyOnce (ctx: WriteContext, state: SessionState, id: string, change: SessionChange): Promise<ApplyResult> {
+  const budget = ctx.store.writeTimeout
+  const timed: SessionChange = budget === undefined ? change : { ...change, deadline: Date.now() + budget }
   let first: TetherError
   try {
-    return await ctx.store.apply(id, change)
+    return await ctx.store.apply(id, timed)
   } catch (err) {
     first = classify(ctx.backend, err)
   }
   if (first.code !== 'TETHER_ERR_STORE_OUTCOME_UNKNOWN' || ctx.store.exactlyOnce !== true) throw first
-  state.log.warn({ session: id.slice(0, 6), err: first }, 'tether: a session write got no answer; retrying it once under the same write id')
+  const left = timed.deadline === undefined ? Number.POSITIVE_INFINITY : timed.deadline - Date.now()
+  if (left < MIN_RETRY_MS) {
+    state.log.warn({ session: id.slice(0, 6), err: first }, 'tether: a session write got no answer within the store\'s write timeout; its outcome is unknown')
+    throw first
+  }
+  state.log.warn({ session: id.slice(0, 6), err: first, leftMs: Math.round(left) }, 'tether: a session write got no answer; retrying it once under the same write id')
   try {
-    return await ctx.store.apply(id, change)
+    return await ctx.store.apply(id, timed)
   } catch (err) {
     // A definite answer to the retry (a counter that is not one) settles the question; a
     // retry that failed to get through says nothing about the first attempt.
@@ -134,6 +146,9 @@ async function applyOnce (ctx: WriteContext, state: SessionState, id: string, ch
     throw first
   }
 }
+
+/** Below this much of the write budget left, a retry could not get an answer: none is sent. */
+const MIN_RETRY_MS = 20
 
 /**
  * A store's failure as a TetherError. Stores report their own codes; a raw error from a store

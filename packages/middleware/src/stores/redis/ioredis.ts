@@ -3,10 +3,11 @@
  * (standalone, Sentinel or Cluster). ioredis is an optional peer dependency: it is loaded
  * only when this driver creates a client from a URL (a client you pass brings its own).
  */
+import { performance } from 'node:perf_hooks'
 import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { requirePeer } from '../kit/index.js'
-import { isNoScript } from './driver.js'
+import { isNoScript, withTimeout } from './driver.js'
 import type { LuaScript, RedisDriver } from './driver.js'
 
 /**
@@ -58,6 +59,8 @@ export class IoredisDriver implements RedisDriver {
   readonly #client: Redis | Cluster
   readonly #owned: boolean
   #subscriber: Redis | Cluster | undefined
+  /** Reads' own connection: see {@link RedisDriver.read}. */
+  readonly #reader: Redis | Cluster
 
   constructor (source: Redis | Cluster | IoredisOptions) {
     if (isIoredis(source)) {
@@ -100,6 +103,12 @@ export class IoredisDriver implements RedisDriver {
       this.#client.on('error', () => {})
       this.#owned = true
     }
+    // A second connection (or cluster client) for reads, with the same options (a Sentinel
+    // one follows failovers too): one connection answers in order, so a read sent behind a
+    // write that waits (CLIENT PAUSE WRITE) would wait with it.
+    this.#reader = this.#client.duplicate()
+    this.#reader.on('error', () => {})
+    if (this.#reader.status === 'wait') this.#reader.connect().catch(() => {})
   }
 
   unavailable (): string | undefined {
@@ -107,13 +116,25 @@ export class IoredisDriver implements RedisDriver {
     return status === 'reconnecting' || status === 'close' || status === 'end' ? status : undefined
   }
 
-  async evalScript (script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  readUnavailable (): string | undefined {
+    return this.#reader.status === 'ready' ? undefined : this.unavailable()
+  }
+
+  async evalScript (script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>, timeoutMs?: number): Promise<unknown> {
+    // ioredis bounds each command by its own `commandTimeout`; a shorter budget gets a timer.
+    const bound = <T>(p: Promise<T>, until: number): Promise<T> => timeoutMs === undefined ? p : withTimeout(p, Math.max(0, until - performance.now()), 'EVALSHA')
+    const until = performance.now() + (timeoutMs ?? 0)
     try {
-      return await this.#client.evalsha(script.sha, keys.length, ...keys, ...args)
+      return await bound(this.#client.evalsha(script.sha, keys.length, ...keys, ...args), until)
     } catch (err) {
       if (!isNoScript(err)) throw err
-      return await this.#client.eval(script.lua, keys.length, ...keys, ...args)
+      return await bound(this.#client.eval(script.lua, keys.length, ...keys, ...args), until)
     }
+  }
+
+  async read (name: string, key: string): Promise<unknown> {
+    const client = this.#reader.status === 'ready' ? this.#reader : this.#client
+    return await client.call(name, key)
   }
 
   async command (name: string, key: string, args: readonly string[] = []): Promise<unknown> {
@@ -132,6 +153,8 @@ export class IoredisDriver implements RedisDriver {
     const subscriber = this.#subscriber
     this.#subscriber = undefined
     if (subscriber !== undefined) subscriber.disconnect()
+    // The read connection is always this driver's own, also for a client the app passed.
+    this.#reader.disconnect()
     if (this.#owned) {
       // QUIT waits for a reply that a client still reconnecting will never get.
       if (this.#client.status !== 'ready') {

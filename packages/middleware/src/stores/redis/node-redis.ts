@@ -4,9 +4,10 @@
  * `@redis/client` is an optional peer dependency: it is loaded only when this driver creates
  * a client from a URL (a client you pass brings its own).
  */
+import { performance } from 'node:perf_hooks'
 import type { ConnectionOptions } from 'node:tls'
 import { requirePeer } from '../kit/index.js'
-import { isNoScript } from './driver.js'
+import { isNoScript, withTimeout } from './driver.js'
 import type { LuaScript, RedisDriver } from './driver.js'
 
 /**
@@ -55,6 +56,8 @@ export class NodeRedisDriver implements RedisDriver {
   get cluster (): boolean { return this.#cluster }
   readonly #timeout: number
   #subscriber: NodeRedisClient | undefined
+  /** Reads' own connection (standalone only): see {@link RedisDriver.read}. */
+  readonly #reader: NodeRedisClient | undefined
   #everReady = false
   #failing = false
 
@@ -80,6 +83,14 @@ export class NodeRedisDriver implements RedisDriver {
     // from becoming an unhandled 'error' event.
     this.#client.on('error', () => { this.#failing = true })
     if (this.#owned) this.#client.connect().catch(() => { this.#failing = true })
+    // A second connection for reads: one connection answers in order, so a read sent behind a
+    // write that waits (CLIENT PAUSE WRITE) would wait with it. On a cluster each master
+    // would need its own; reads share the cluster client there.
+    if (!this.#cluster) {
+      const reader = this.#reader = this.#client.duplicate()
+      reader.on('error', () => {})
+      reader.connect().catch(() => {})
+    }
   }
 
   unavailable (): string | undefined {
@@ -90,22 +101,33 @@ export class NodeRedisDriver implements RedisDriver {
     return this.#everReady || this.#failing ? 'reconnecting' : undefined
   }
 
-  async evalScript (script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  readUnavailable (): string | undefined {
+    return this.#reader?.isReady === true ? undefined : this.unavailable()
+  }
+
+  async evalScript (script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>, timeoutMs?: number): Promise<unknown> {
     const command: string[] = ['EVALSHA', script.sha, String(keys.length)]
     for (const k of keys) command.push(k)
     for (const a of args) command.push(typeof a === 'string' ? a : String(a))
+    // One deadline for the EVALSHA and its EVAL fallback.
+    const until = performance.now() + Math.min(timeoutMs ?? this.#timeout, this.#timeout)
     try {
-      return await this.#send(keys[0], command)
+      return await this.#send(this.#client, keys[0], command, until - performance.now())
     } catch (err) {
       if (!isNoScript(err)) throw err
       command[0] = 'EVAL'
       command[1] = script.lua
-      return await this.#send(keys[0], command)
+      return await this.#send(this.#client, keys[0], command, until - performance.now())
     }
   }
 
   async command (name: string, key: string, args: readonly string[] = []): Promise<unknown> {
-    return await this.#send(key, [name, key, ...args])
+    return await this.#send(this.#client, key, [name, key, ...args], this.#timeout)
+  }
+
+  async read (name: string, key: string): Promise<unknown> {
+    const reader = this.#reader
+    return await this.#send(reader?.isReady === true ? reader : this.#client, key, [name, key], this.#timeout)
   }
 
   /**
@@ -132,6 +154,8 @@ export class NodeRedisDriver implements RedisDriver {
     const subscriber = this.#subscriber
     this.#subscriber = undefined
     if (subscriber !== undefined) subscriber.destroy()
+    // The read connection is always this driver's own, also for a client the app passed.
+    this.#reader?.destroy()
     if (!this.#owned || this.#client.isOpen === false) return
     // close() waits for the replies of pending commands; a client that is not connected (still
     // retrying, or refused by TLS or auth) has none coming and would wait forever.
@@ -142,15 +166,12 @@ export class NodeRedisDriver implements RedisDriver {
     try { await this.#client.close() } catch { this.#client.destroy() }
   }
 
-  #send (key: string | undefined, args: string[]): Promise<unknown> {
-    const send = this.#client.sendCommand as unknown as (...a: unknown[]) => Promise<unknown>
-    const reply = this.#cluster ? send.call(this.#client, key, false, args) : send.call(this.#client, args)
+  #send (client: NodeRedisClient, key: string | undefined, args: string[], timeoutMs: number): Promise<unknown> {
+    const send = client.sendCommand as unknown as (...a: unknown[]) => Promise<unknown>
+    const reply = this.#cluster ? send.call(client, key, false, args) : send.call(client, args)
     // Our own timer rather than node-redis's `timeout` option: in @redis/client 5.12 that one
     // only fires for commands not yet written, so a server that stops answering (SIGSTOP, a
     // stalled network) would hang the request. A timed-out write may still land later.
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Redis command ${args[0]} timed out after ${this.#timeout} ms`)), this.#timeout)
-      reply.then((value) => { clearTimeout(timer); resolve(value) }, (err: unknown) => { clearTimeout(timer); reject(err) })
-    })
+    return withTimeout(reply, Math.max(0, timeoutMs), args[0] ?? '')
   }
 }

@@ -7,6 +7,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { outcomeUnknown, storeUnavailable, tetherError } from '../../errors.js'
+import type { TetherError } from '../../errors.js'
 import type { ApplyResult, InvalidationChannel, InvalidationOptions, LoadOptions, LockOptions, SessionChange, SessionLock, SessionStore, StoreCapabilities, StoredSession } from '../../store.js'
 import { StoreLocks } from '../kit/index.js'
 import type { RedisDriver } from './driver.js'
@@ -101,6 +102,8 @@ export class RedisStore implements SessionStore {
    * ```
    */
   readonly destroyAll: ((owner: string) => Promise<number>) | undefined
+  /** The `commandTimeout`: a write's first try and its retry share it. */
+  readonly writeTimeout: number
   readonly #driver: RedisDriver
   readonly #prefix: string
   /** Owner sets are `<prefix>owner:<owner>`: no brace, so the near-cache's channel ignores them. */
@@ -120,6 +123,7 @@ export class RedisStore implements SessionStore {
     this.#ownerPrefix = `${prefix}owner:`
     this.#channel = `${prefix}unlock`
     const driver = this.#driver = openDriver(options)
+    this.writeTimeout = writeTimeout(options)
     this.#wait = replicaWait(options.waitForReplicas)
     this.capabilities = { destroyAll: !driver.cluster }
     this.destroyAll = driver.cluster ? undefined : async (owner) => await this.#destroyAll(owner)
@@ -149,8 +153,10 @@ export class RedisStore implements SessionStore {
   }
 
   async load (id: string, options: LoadOptions): Promise<StoredSession | undefined> {
-    this.#ready()
-    const reply = await this.#driver.command('HGETALL', this.key(id))
+    const down = this.#driver.readUnavailable()
+    if (down !== undefined) throw this.#down(down)
+    // On the read connection: reads keep answering while writes wait (CLIENT PAUSE WRITE).
+    const reply = await this.#driver.read('HGETALL', this.key(id))
     const flat = pairs(reply)
     if (flat.length === 0) return undefined
     const fields = new Map<string, string>()
@@ -206,9 +212,11 @@ export class RedisStore implements SessionStore {
       args.push(change.owner === null ? 'clear' : 'set', change.owner ?? '', this.#ownerPrefix)
       if (change.owner !== null) keys.push(this.#ownerPrefix + change.owner)
     }
+    const left = change.deadline === undefined ? undefined : change.deadline - Date.now()
+    if (left !== undefined && left <= 0) throw storeUnavailable('RedisStore', new Error('no time left of the write timeout; nothing was sent'))
     let reply: Array<string | number>
     try {
-      reply = await this.#driver.evalScript(APPLY, keys, args) as Array<string | number>
+      reply = await this.#driver.evalScript(APPLY, keys, args, left) as Array<string | number>
     } catch (err) {
       // Redis answered with an error: the script stopped before writing (it validates first).
       // Anything else (our timer, a dropped connection) leaves the write possibly applied.
@@ -296,9 +304,11 @@ export class RedisStore implements SessionStore {
   /** Fail fast while the connection is down, instead of queueing behind a reconnect. */
   #ready (): void {
     const down = this.#driver.unavailable()
-    if (down !== undefined) {
-      throw tetherError('TETHER_ERR_STORE_UNAVAILABLE', `session store (RedisStore, ${this.#driver.name}) unavailable: connection is ${down}`)
-    }
+    if (down !== undefined) throw this.#down(down)
+  }
+
+  #down (state: string): TetherError {
+    return tetherError('TETHER_ERR_STORE_UNAVAILABLE', `session store (RedisStore, ${this.#driver.name}) unavailable: connection is ${state}`)
   }
 }
 
@@ -325,6 +335,13 @@ function openDriver (options: RedisStoreOptions): RedisDriver {
     throw tetherError('TETHER_ERR_INVALID_OPTION', `RedisStore option 'driver' must be 'node-redis' or 'ioredis'; got ${JSON.stringify(driver)}`)
   }
   throw tetherError('TETHER_ERR_INVALID_OPTION', "RedisStore needs a 'client' (node-redis or ioredis), a 'url' (redis:// or rediss://) or a 'sentinel' configuration")
+}
+
+/** The write budget: `commandTimeout`, or an ioredis client's own when the app passes one. */
+function writeTimeout (options: RedisStoreOptions): number {
+  if (options.commandTimeout !== undefined) return options.commandTimeout
+  const own = isIoredis(options.client) ? (options.client.options as { commandTimeout?: unknown } | undefined)?.commandTimeout : undefined
+  return typeof own === 'number' && own > 0 ? own : 2000
 }
 
 function replicaWait (value: RedisStoreOptions['waitForReplicas']): { replicas: number, timeout: number } | undefined {
