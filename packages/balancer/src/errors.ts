@@ -102,6 +102,11 @@ export const errorCodes = {
     message: 'the upstream node sent an invalid HTTP response',
     fix: 'Fix the app\'s response (the log names the node and what was invalid, such as conflicting Content-Length).'
   },
+  TETHER_ERR_UPSTREAM_TLS: {
+    status: 502,
+    message: 'the TLS handshake with the upstream node failed, or its certificate could not be verified',
+    fix: 'Give the node a certificate signed by a CA in `upstreamTls.ca` (or `upstreams[].tls.ca`) that names the host of its URL (or `servername`), and check that it speaks TLS on that port; `verify: false` turns checking off (not advised).'
+  },
   TETHER_ERR_UPSTREAM_TIMEOUT: {
     status: 504,
     message: 'the upstream node did not answer in time',
