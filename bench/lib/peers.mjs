@@ -45,8 +45,11 @@ export function ensureCommand (cmd, pkg, versionArgs = ['-v']) {
   execFileSync('bash', ['-c', `DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg} >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg} >/dev/null)`], { stdio: 'inherit' })
 }
 
-/** nginx, one worker, upstream keep-alive, no access log; foreground, no master process. */
-export async function startNginx (upstreams) {
+/**
+ * nginx, one worker, upstream keep-alive, no access log; foreground, no master process. With
+ * `tls` ({ cert, key }), it terminates TLS 1.3 and offers h2 and http/1.1 by ALPN.
+ */
+export async function startNginx (upstreams, { tls } = {}) {
   ensureCommand('nginx', 'nginx')
   const dir = mkdtempSync(join(tmpdir(), 'tether-nginx-'))
   const port = await freePort()
@@ -69,8 +72,15 @@ ${upstreams.map((u) => `    server ${u.replace('http://', '')};`).join('\n')}
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${port};
-    location / {
+    listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};
+${tls ? `    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    # nginx ends a connection (h2: GOAWAY) after 1000 requests by default; h2load does not
+    # reconnect, and the other proxies have no such limit.
+    keepalive_requests 1000000;
+` : ''}    location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -80,15 +90,21 @@ ${upstreams.map((u) => `    server ${u.replace('http://', '')};`).join('\n')}
 `)
   const proc = startProcess('nginx', ['-p', dir, '-c', conf])
   await ready(proc, port, 'nginx')
-  return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+  return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
 }
 
-/** HAProxy, one thread, keep-alive and connection reuse towards the upstreams; foreground. */
-export async function startHaproxy (upstreams) {
+/**
+ * HAProxy, one thread, keep-alive and connection reuse towards the upstreams; foreground. With
+ * `tls` ({ cert, key }), it terminates TLS 1.3 and offers h2 and http/1.1 by ALPN.
+ */
+export async function startHaproxy (upstreams, { tls } = {}) {
   ensureCommand('haproxy', 'haproxy')
   const dir = mkdtempSync(join(tmpdir(), 'tether-haproxy-'))
   const port = await freePort()
   const conf = join(dir, 'haproxy.cfg')
+  // HAProxy reads the certificate and its key from one file.
+  const pem = join(dir, 'site.pem')
+  if (tls) writeFileSync(pem, readFileSync(tls.cert, 'utf8') + readFileSync(tls.key, 'utf8'))
   writeFileSync(conf, `global
   nbthread 1
   maxconn 4096
@@ -100,7 +116,7 @@ defaults
   option http-keep-alive
   http-reuse always
 frontend fe
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${tls ? ` ssl crt ${pem} alpn h2,http/1.1 ssl-min-ver TLSv1.3` : ''}
   default_backend be
 backend be
   balance roundrobin
@@ -108,7 +124,19 @@ ${upstreams.map((u, i) => `  server s${i} ${u.replace('http://', '')}`).join('\n
 `)
   const proc = startProcess('haproxy', ['-db', '-f', conf])
   await ready(proc, port, 'haproxy')
-  return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+  return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+}
+
+/** `count` tiny upstream processes (bench/lib/tiny-upstream.mjs); returns their URLs. */
+export async function startTinyUpstreams (count) {
+  const urls = []
+  for (let i = 0; i < count; i++) {
+    const port = await freePort()
+    startProcess(process.execPath, [join(here, 'tiny-upstream.mjs')], { env: { PORT: String(port) } })
+    await waitForPort(port)
+    urls.push(`http://127.0.0.1:${port}`)
+  }
+  return urls
 }
 
 /**
