@@ -129,13 +129,18 @@ export const errorCodes = {
   },
   TETHER_ERR_CLIENT_BAD_HOST: {
     status: 400,
-    message: 'the request has more than one Host header, or an invalid one',
-    fix: 'Fix the client: send exactly one Host header holding `host` or `host:port` (RFC 9112 §3.2).'
+    message: 'the request has no Host header (HTTP/1.1), more than one, or an invalid one',
+    fix: 'Fix the client: send exactly one Host header holding `host` or `host:port` (RFC 9112 §3.2); Host lines after `limits.headerLines` other lines are not read (431).'
   },
   TETHER_ERR_CLIENT_UPGRADE_BODY: {
     status: 400,
     message: 'an Upgrade request must not carry a body',
     fix: 'Fix the client: send the WebSocket (Upgrade) handshake without Content-Length or Transfer-Encoding.'
+  },
+  TETHER_ERR_CLIENT_EXPECTATION: {
+    status: 417,
+    message: 'the request\'s Expect header asks for something other than 100-continue',
+    fix: 'Fix the client: send `Expect: 100-continue` or no Expect header (RFC 9110 §10.1.1).'
   },
   TETHER_ERR_CLIENT_ABORTED: {
     status: undefined,

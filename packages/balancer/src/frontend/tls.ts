@@ -107,8 +107,12 @@ export class TlsFrontend implements Frontend {
     // Node's HTTP/1.1 machinery reads these off the server, as on an http.Server.
     const h1 = server as unknown as { connectionsCheckingInterval: number }
     h1.connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(timeouts.clientHeaders / 4)))
+    // The proxy refuses an HTTP/1.1 request without Host itself, typed and logged (see http1.ts).
+    ;(server as unknown as { requireHostHeader: boolean }).requireHostHeader = false
 
     server.on('request', (req: IncomingMessage, res: ProxyResponse) => proxy.request(req, res))
+    // Node would answer an Expect other than 100-continue with its own bare 417 (h1 and h2).
+    server.on('checkExpectation', (req: IncomingMessage, res: ProxyResponse) => proxy.refuse(req, res, 'TETHER_ERR_CLIENT_EXPECTATION'))
     // HTTP/1.1 upgrades (WebSocket) reach the http2 server's HTTP/1.1 side as on an http.Server.
     server.on('upgrade' as 'request', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head))
     server.on('connection', (socket: Socket) => {
