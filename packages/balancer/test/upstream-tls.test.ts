@@ -12,7 +12,7 @@ import { startBalancer } from './helpers/balancer.js'
 import { get, send, waitFor } from './helpers/http.js'
 import { hasOpenssl, makeCa, makeSignedCert, tempDir, type CertFiles } from './helpers/tls.js'
 
-interface TlsUpstream { readonly port: number, readonly seen: string[], readonly server: Server }
+interface TlsUpstream { readonly port: number, readonly seen: string[], readonly server: Server, readonly resumed: boolean[] }
 
 /** An HTTPS node that answers `name path` and records each request it gets (and that it came over TLS). */
 async function startTlsUpstream (name: string, cert: CertFiles): Promise<TlsUpstream> {
@@ -25,11 +25,13 @@ async function startTlsUpstream (name: string, cert: CertFiles): Promise<TlsUpst
       res.end(`${name} ${req.url ?? ''} ${Buffer.concat(chunks).toString()}`)
     })
   })
+  const resumed: boolean[] = []
+  server.on('secureConnection', (socket: TLSSocket) => resumed.push(socket.isSessionReused()))
   const wss = new WebSocketServer({ server })
   wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`${name} echo ${String(m)}`)))
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { wss.close(); server.closeAllConnections(); server.close() })
-  return { port: (server.address() as AddressInfo).port, seen, server }
+  return { port: (server.address() as AddressInfo).port, seen, server, resumed }
 }
 
 if (!hasOpenssl) {
@@ -61,6 +63,12 @@ if (!hasOpenssl) {
         ws.on('error', reject)
       })
       t.equal(echoed, 'good echo hi')
+      if (engine === 'h1') {
+        // New connections to the node resume the TLS session of an earlier one.
+        good.resumed.length = 0
+        await Promise.all(Array.from({ length: 4 }, async (_, i) => await get(`${lb.url}/c${i}`)))
+        t.ok(good.resumed.length > 0 && good.resumed.every((r) => r), `new connections resumed the session (${JSON.stringify(good.resumed)})`)
+      }
     })
 
     t.test(`${engine}: a node signed by another CA, or named otherwise, is refused with 502 TETHER_ERR_UPSTREAM_TLS`, async (t) => {
@@ -101,6 +109,16 @@ if (!hasOpenssl) {
     t.equal(nodes.find((n) => n.name === 'good')?.health, 'up')
     t.match(nodes.find((n) => n.name === 'foreign')?.lastCheck?.error, /TETHER_ERR_UPSTREAM_TLS/)
     for (let i = 0; i < 4; i++) t.match((await get(`${lb.url}/`)).body, /^good /, 'traffic goes to the verified node')
+  })
+
+  t.test('a reload reads the CA again: the node is verified with the new one', async (t) => {
+    const config = { retries: 0, upstreams: [{ url: `https://127.0.0.1:${good.port}`, name: 'good', maxFails: 0 }] }
+    const lb = await startBalancer(t, { ...config, upstreamTls: { ca: otherCa.cert } })
+    t.equal((await get(`${lb.url}/r`)).status, 502, 'the wrong CA: refused')
+    lb.balancer.reload({ ...config, listen: '127.0.0.1:0', sticky: { secret: 'test-secret-0123456789abcdef' }, upstreamTls: { ca: ca.cert } })
+    t.equal((await get(`${lb.url}/r`)).body, 'good /r ', 'after the reload, the right CA: proxied')
+    t.throws(() => lb.balancer.reload({ ...config, listen: '127.0.0.1:0', upstreamTls: { ca: `${dir}/gone.pem` } }), { code: 'TETHER_ERR_CONFIG_INVALID' }, 'a missing CA file rejects the reload')
+    t.equal((await get(`${lb.url}/r`)).status, 200, 'and the previous configuration stays')
   })
 
   t.test('verify: false is explicit, works, and is logged as a warning', async (t) => {
