@@ -136,6 +136,18 @@ for (const engine of ENGINES) {
       t.equal(bodyOf<{ body: string }>(ok).body, 'hello', 'framing read from whole headers: the body arrives')
     })
 
+    t.test('a chunked DELETE or OPTIONS whose body holds a request: the app gets one request with that body, never the one inside', async (t) => {
+      // Found by test/fuzz-requests.test.ts: http-proxy sent these with content-length: 0 and the body after it.
+      for (const method of ['DELETE', 'OPTIONS']) {
+        const inner = 'GET /smuggled HTTP/1.1\r\nHost: lb\r\n\r\n'
+        const before = (await app.counts())['GET /smuggled'] ?? 0
+        const res = await exchange(port, `${method} /echo HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`)
+        t.equal(statusOf(res), 200, `${method}: answered by the app`)
+        t.equal(bodyOf<{ body: string }>(res).body, inner, `${method}: the app got the body as the body`)
+        t.equal((await app.counts())['GET /smuggled'] ?? 0, before, `${method}: the app never saw the request inside the body`)
+      }
+    })
+
     t.test('(4) two Host headers, or an invalid Host: 400', async (t) => {
       const two = await exchange(port, 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n')
       t.equal(statusOf(two), 400)

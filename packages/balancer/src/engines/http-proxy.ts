@@ -12,6 +12,13 @@
  *
  * It also leaks the upstream request when the client aborts (a documented bug); `abort()`
  * destroys it explicitly.
+ *
+ * And its `deleteLength` pass sets `content-length: 0` (and drops `transfer-encoding`) on every
+ * DELETE and OPTIONS without a Content-Length, then still pipes the body: a chunked DELETE's
+ * body reached the node as bytes after a complete request, which the node read as the next
+ * request (request smuggling, found by test/fuzz-requests.test.ts). The pass is removed, and a
+ * chunked body is declared chunked explicitly (Node's client would otherwise send a DELETE or
+ * OPTIONS body with no framing at all).
  */
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
@@ -106,6 +113,8 @@ export class HttpProxyEngine implements Engine {
     this.#options = options
     this.#agent = new Agent({ keepAlive: true, maxFreeSockets: options.maxIdle, timeout: options.keepAliveTimeout, scheduling: 'lifo' })
     this.#proxy = httpProxy.createProxyServer({ agent: this.#agent, selfHandleResponse: true, xfwd: false, prependPath: false })
+    const withPasses = this.#proxy as unknown as { webPasses: Array<{ name: string }> }
+    withPasses.webPasses = withPasses.webPasses.filter((pass) => pass.name !== 'deleteLength')
     this.#proxy.on('proxyReq', (proxyReq, req) => this.#onProxyReq(proxyReq, req))
     this.#proxy.on('proxyRes', (proxyRes, req) => this.#onProxyRes(proxyRes, req))
     // Errors arrive through the per-call callback; keep the emitter from throwing.
@@ -121,7 +130,9 @@ export class HttpProxyEngine implements Engine {
     const req = request.body
     this.#attempts.set(req, attempt)
     // http-proxy copies req.headers into the upstream request: hand it exactly ours.
-    req.headers = toObject(request.headers)
+    const headers = toObject(request.headers)
+    if (request.bodyKind === 'chunked') headers['transfer-encoding'] = 'chunked'
+    req.headers = headers
     if (request.bodyKind !== 'none') attempt.gate = new PassThrough()
     // With selfHandleResponse http-proxy never writes to the response; the sink gets it instead.
     const detached = { finished: false } as unknown as ServerResponse
