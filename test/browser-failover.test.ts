@@ -3,7 +3,7 @@
 // that dies, the page says the session moved, and the status page shows the new state.
 // Screenshots go to test-artifacts/; the last one is the README's docs/img/counter.png.
 import t from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'

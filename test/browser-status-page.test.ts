@@ -4,7 +4,7 @@
 // reads in a narrow window, and axe-core finds no serious or critical accessibility violation.
 // The screenshots are the README's and docs/balancer.md's, checked by size and content.
 import t from 'tap'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

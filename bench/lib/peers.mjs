@@ -54,6 +54,18 @@ export async function startNginx (upstreams, { tls } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tether-nginx-'))
   const port = await freePort()
   const conf = join(dir, 'nginx.conf')
+  // nginx ends a connection (h2: GOAWAY) after 1000 requests by default; h2load does not
+  // reconnect, and the other proxies have no such limit.
+  const tlsLines = tls
+    ? [
+        `    ssl_certificate ${tls.cert};`,
+        `    ssl_certificate_key ${tls.key};`,
+        '    ssl_protocols TLSv1.3;',
+        '    ssl_session_cache shared:SSL:10m;',
+        '    keepalive_requests 1000000;',
+        ''
+      ].join('\n')
+    : ''
   writeFileSync(conf, `daemon off;
 master_process off;
 worker_processes 1;
@@ -73,14 +85,7 @@ ${upstreams.map((u) => `    server ${u.replace('http://', '')};`).join('\n')}
   }
   server {
     listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};
-${tls ? `    ssl_certificate ${tls.cert};
-    ssl_certificate_key ${tls.key};
-    ssl_protocols TLSv1.3;
-    ssl_session_cache shared:SSL:10m;
-    # nginx ends a connection (h2: GOAWAY) after 1000 requests by default; h2load does not
-    # reconnect, and the other proxies have no such limit.
-    keepalive_requests 1000000;
-` : ''}    location / {
+${tlsLines}    location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";

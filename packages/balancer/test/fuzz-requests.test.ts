@@ -252,8 +252,8 @@ for (const [engine, runs] of [['h1', RUNS], ['undici', Math.ceil(RUNS / 20)], ['
     })
     const cases = fc.sample(CASE, { numRuns: runs, seed: SEED })
     const inputs = cases.map((c, id) => ({ id, keepOpen: c.keepOpen, bytes: c.requests.map((r, j) => render(r, id, j)).join('') }))
-  // FUZZ_PRINT=<case> prints one input of this seed, to reproduce it by hand.
-  if (process.env.FUZZ_PRINT !== undefined) t.comment(JSON.stringify(inputs[Number(process.env.FUZZ_PRINT)]))
+    // FUZZ_PRINT=<case> prints one input of this seed, to reproduce it by hand.
+    if (process.env.FUZZ_PRINT !== undefined) t.comment(JSON.stringify(inputs[Number(process.env.FUZZ_PRINT)]))
     const failures: string[] = []
     const statuses = new Map<number, number>()
     const codes = new Map<string, number>()
