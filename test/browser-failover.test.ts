@@ -3,32 +3,24 @@
 // that dies, the page says the session moved, and the status page shows the new state.
 // Screenshots go to test-artifacts/; the last one is the README's docs/img/counter.png.
 import t from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
 import type { BrowserContext, Page } from 'playwright-core'
 import { request } from './helpers/net.js'
 import { up } from './helpers/demo-cluster.js'
+import { browserSkip, launchBrowser } from './helpers/browser.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url))
 
-t.test('failover in a real browser: sticky, then maint, then a killed node; the count carries on', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (.ci/run installs Debian's chromium)` }, async (t) => {
+t.test('failover in a real browser: sticky, then maint, then a killed node; the count carries on', { skip: browserSkip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tether-browser-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   mkdirSync(ARTIFACTS, { recursive: true })
 
   const cluster = await up(t, ['--port', '0', '--admin-port', '0', '--data-dir', join(dir, 'data')])
-  const context: BrowserContext = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 900, height: 760 },
-    timeout: 60_000
-  })
-  t.teardown(() => context.close())
+  const context: BrowserContext = await launchBrowser(t, dir, { width: 900, height: 760 })
   context.setDefaultTimeout(15_000)
   context.setDefaultNavigationTimeout(15_000)
   const page = context.pages()[0] ?? await context.newPage()

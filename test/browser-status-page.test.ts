@@ -5,18 +5,17 @@
 // reads in a narrow window, and axe-core finds no serious or critical accessibility violation.
 // The screenshots are the README's and docs/balancer.md's, checked by size and content.
 import t from 'tap'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
 import type { BrowserContext } from 'playwright-core'
 import { request } from './helpers/net.js'
 import { up } from './helpers/demo-cluster.js'
 import { startRedis } from './helpers/redis.js'
+import { browserSkip, launchBrowser } from './helpers/browser.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const IMG = fileURLToPath(new URL('../docs/img/', import.meta.url))
 /** The little of the page's globals the predicates read. */
 interface PageGlobals { document: { querySelector (s: string): { getAttribute (n: string): string | null, textContent: string | null } | null } }
@@ -27,7 +26,7 @@ function nodeOf (body: string): string | undefined {
 }
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 
-t.test('the live status page under load: charts, a drain from the page, narrow window, axe', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (.ci/run installs Debian's chromium)` }, async (t) => {
+t.test('the live status page under load: charts, a drain from the page, narrow window, axe', { skip: browserSkip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tether-status-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const redis = await startRedis(t)
@@ -62,14 +61,7 @@ t.test('the live status page under load: charts, a drain from the page, narrow w
   const load = Promise.all(Array.from({ length: 8 }, client))
   t.teardown(async () => { load$.on = false; await load })
 
-  const context: BrowserContext = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-    timeout: 60_000
-  })
-  t.teardown(() => context.close())
+  const context: BrowserContext = await launchBrowser(t, dir, { width: 1280, height: 900 })
   context.setDefaultTimeout(20_000)
   const page = context.pages()[0] ?? await context.newPage()
   const errors: string[] = []

@@ -64,13 +64,26 @@ export function ensureCommand (cmd, pkg, versionArgs = ['-v']) {
 /**
  * nginx, upstream keep-alive, no access log, in the foreground: one worker and no master
  * process by default; with `workers` > 1, a master and that many workers (nginx runs several
- * workers only under a master).
+ * workers only under a master). With `tls` ({ cert, key }), it terminates TLS 1.3 and offers h2
+ * and http/1.1 by ALPN.
  */
-export async function startNginx (upstreams, { workers = 1 } = {}) {
+export async function startNginx (upstreams, { workers = 1, tls } = {}) {
   ensureCommand('nginx', 'nginx')
   const dir = mkdtempSync(join(tmpdir(), 'tether-nginx-'))
   const port = await freePort()
   const conf = join(dir, 'nginx.conf')
+  // nginx ends a connection (h2: GOAWAY) after 1000 requests by default; h2load does not
+  // reconnect, and the other proxies have no such limit.
+  const tlsLines = tls
+    ? [
+        `    ssl_certificate ${tls.cert};`,
+        `    ssl_certificate_key ${tls.key};`,
+        '    ssl_protocols TLSv1.3;',
+        '    ssl_session_cache shared:SSL:10m;',
+        '    keepalive_requests 1000000;',
+        ''
+      ].join('\n')
+    : ''
   writeFileSync(conf, `daemon off;
 master_process ${workers > 1 ? 'on' : 'off'};
 worker_processes ${workers};
@@ -89,8 +102,8 @@ ${upstreams.map((u) => `    server ${u.replace('http://', '')};`).join('\n')}
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${port};
-    location / {
+    listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};
+${tlsLines}    location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -100,15 +113,21 @@ ${upstreams.map((u) => `    server ${u.replace('http://', '')};`).join('\n')}
 `)
   const proc = startProcess('nginx', ['-p', dir, '-c', conf])
   await ready(proc, port, 'nginx')
-  return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+  return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
 }
 
-/** HAProxy, `threads` threads (default 1), keep-alive and connection reuse towards the upstreams; foreground. */
-export async function startHaproxy (upstreams, { threads = 1 } = {}) {
+/**
+ * HAProxy, `threads` threads (default 1), keep-alive and connection reuse towards the upstreams;
+ * foreground. With `tls` ({ cert, key }), it terminates TLS 1.3 and offers h2 and http/1.1 by ALPN.
+ */
+export async function startHaproxy (upstreams, { threads = 1, tls } = {}) {
   ensureCommand('haproxy', 'haproxy')
   const dir = mkdtempSync(join(tmpdir(), 'tether-haproxy-'))
   const port = await freePort()
   const conf = join(dir, 'haproxy.cfg')
+  // HAProxy reads the certificate and its key from one file.
+  const pem = join(dir, 'site.pem')
+  if (tls) writeFileSync(pem, readFileSync(tls.cert, 'utf8') + readFileSync(tls.key, 'utf8'))
   writeFileSync(conf, `global
   nbthread ${threads}
   maxconn 4096
@@ -120,7 +139,7 @@ defaults
   option http-keep-alive
   http-reuse always
 frontend fe
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${tls ? ` ssl crt ${pem} alpn h2,http/1.1 ssl-min-ver TLSv1.3` : ''}
   default_backend be
 backend be
   balance roundrobin
@@ -128,7 +147,19 @@ ${upstreams.map((u, i) => `  server s${i} ${u.replace('http://', '')}`).join('\n
 `)
   const proc = startProcess('haproxy', ['-db', '-f', conf])
   await ready(proc, port, 'haproxy')
-  return { url: `http://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+  return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
+}
+
+/** `count` tiny upstream processes (bench/lib/tiny-upstream.mjs); returns their URLs. */
+export async function startTinyUpstreams (count) {
+  const urls = []
+  for (let i = 0; i < count; i++) {
+    const port = await freePort()
+    startProcess(process.execPath, [join(here, 'tiny-upstream.mjs')], { env: { PORT: String(port) } })
+    await waitForPort(port)
+    urls.push(`http://127.0.0.1:${port}`)
+  }
+  return urls
 }
 
 /**

@@ -18,21 +18,10 @@ import { pathToFileURL } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { freePort, startProcess, waitForPort } from '../lib/proc.mjs'
 import { wrk } from '../lib/load.mjs'
-import { cpuSeconds, groupCpuSeconds, startHaproxy, startNginx, startNodePeer } from '../lib/peers.mjs'
+import { cpuSeconds, groupCpuSeconds, startHaproxy, startNginx, startNodePeer, startTinyUpstreams } from '../lib/peers.mjs'
 import { fmt, table } from '../lib/table.mjs'
 
 const SECRET = 'bench-sticky-secret-0123456789'
-
-async function startUpstreams (root, count) {
-  const urls = []
-  for (let i = 0; i < count; i++) {
-    const port = await freePort()
-    startProcess(process.execPath, [join(root, 'bench/lib/tiny-upstream.mjs')], { env: { PORT: String(port) } })
-    await waitForPort(port)
-    urls.push(`http://127.0.0.1:${port}`)
-  }
-  return urls
-}
 
 async function startBalancer (root, upstreams, engine, workers = 1) {
   const dir = mkdtempSync(join(tmpdir(), 'tether-balancer-bench-'))
@@ -68,7 +57,7 @@ export default async function (ctx) {
   const { root, duration, quick } = ctx
   const rounds = quick ? 1 : 3
   const warmup = quick ? 1 : 2
-  const upstreams = await startUpstreams(root, 3)
+  const upstreams = await startTinyUpstreams(3)
 
   const targets = [
     { name: 'nginx (1 worker, keepalive 64)', start: () => startNginx(upstreams), peer: 'nginx' },

@@ -104,7 +104,7 @@ export async function up (t: Teardownable, args: string[], env: Record<string, s
     })
     s.exit.then(({ code }) => { clearTimeout(timer); reject(new Error(`start.mjs exited with ${code}: ${s.stderr()}`)) }, () => {})
   })
-  const url = /^ {2}open {4}(\S+)$/m.exec(printed)?.[1]
+  const url = /^ {2}open {4}(\S+)/m.exec(printed)?.[1]
   const statusUrl = /^ {2}status {2}(\S+)$/m.exec(printed)?.[1]
   const nodes = [...printed.matchAll(/^ {2}(node\d) +(\S+) +pid (\d+)$/gm)].map((m) => ({ name: m[1]!, url: m[2]!, pid: Number(m[3]) }))
   if (url === undefined || statusUrl === undefined || nodes.length !== 3) throw new Error(`unexpected start.mjs output:\n${printed}`)

@@ -132,6 +132,13 @@ class BalancerImpl implements ClusterMember {
     if (config.sticky.enabled && config.sticky.secretGenerated && role === null) {
       this.log.warn('sticky.secret is not set: using a random one, so sticky cookies will not survive a restart')
     }
+    this.#warnUnverified(config)
+  }
+
+  /** `verify: false` is allowed only when asked for, and never silently. */
+  #warnUnverified (config: ResolvedConfig): void {
+    const unverified = config.upstreams.filter((u) => u.tls !== null && !u.tls.verify).map((u) => u.name)
+    if (unverified.length > 0) this.log.warn({ nodes: unverified }, 'TLS certificates of these upstream nodes are NOT verified (verify: false): their traffic can be intercepted')
   }
 
   async metrics (): Promise<string> {
@@ -265,6 +272,7 @@ class BalancerImpl implements ClusterMember {
     if (this.#listening !== null && this.#role === null) this.#health.sync(this.#pool.nodes, config.healthCheck)
     this.#frontend.configure(config.timeouts, config.limits)
     if (this.#ownLogger && this.log.level !== config.log.level) this.log.level = config.log.level
+    this.#warnUnverified(config)
     this.log.info({ nodes: this.#pool.nodes.map((n) => n.name), engine: this.#engine.name, algorithm: config.algorithm }, 'configuration reloaded')
   }
 

@@ -107,6 +107,11 @@ export const errorCodes = {
     message: 'the upstream node sent an invalid HTTP response',
     fix: 'Fix the app\'s response (the log names the node and what was invalid, such as conflicting Content-Length).'
   },
+  TETHER_ERR_UPSTREAM_TLS: {
+    status: 502,
+    message: 'the TLS handshake with the upstream node failed, or its certificate could not be verified',
+    fix: 'Give the node a certificate signed by a CA in `upstreamTls.ca` (or `upstreams[].tls.ca`) that names the host of its URL (or `servername`), and check that it speaks TLS on that port; `verify: false` turns checking off (not advised).'
+  },
   TETHER_ERR_UPSTREAM_TIMEOUT: {
     status: 504,
     message: 'the upstream node did not answer in time',
@@ -129,13 +134,18 @@ export const errorCodes = {
   },
   TETHER_ERR_CLIENT_BAD_HOST: {
     status: 400,
-    message: 'the request has more than one Host header, or an invalid one',
-    fix: 'Fix the client: send exactly one Host header holding `host` or `host:port` (RFC 9112 §3.2).'
+    message: 'the request has no Host header (HTTP/1.1), more than one, or an invalid one',
+    fix: 'Fix the client: send exactly one Host header holding `host` or `host:port` (RFC 9112 §3.2); Host lines after `limits.headerLines` other lines are not read (431).'
   },
   TETHER_ERR_CLIENT_UPGRADE_BODY: {
     status: 400,
     message: 'an Upgrade request must not carry a body',
     fix: 'Fix the client: send the WebSocket (Upgrade) handshake without Content-Length or Transfer-Encoding.'
+  },
+  TETHER_ERR_CLIENT_EXPECTATION: {
+    status: 417,
+    message: 'the request\'s Expect header asks for something other than 100-continue',
+    fix: 'Fix the client: send `Expect: 100-continue` or no Expect header (RFC 9110 §10.1.1).'
   },
   TETHER_ERR_CLIENT_ABORTED: {
     status: undefined,

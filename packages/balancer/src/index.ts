@@ -14,7 +14,7 @@ export { createBalancer } from './balancer.js'
 export type { Balancer, BalancerOptions, ListenInfo } from './api.js'
 export type {
   AdminConfig, AlgorithmName, BalancerConfig, Duration, EngineName, HealthCheckConfig, KeepAliveConfig,
-  ListenAddress, LogConfig, LogLevel, NodeState, NodeUpdate, StickyConfig, TimeoutsConfig, UpstreamConfig,
+  ListenAddress, LogConfig, LogLevel, NodeState, NodeUpdate, StickyConfig, TimeoutsConfig, UpstreamConfig, UpstreamTlsConfig, ResolvedUpstreamTls,
   ResolvedConfig, ResolvedUpstream
 } from './config/types.js'
 export { resolveConfig } from './config/resolve.js'

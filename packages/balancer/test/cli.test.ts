@@ -39,7 +39,9 @@ t.test('configuration and usage errors: one line each, exit status 2', async (t)
     ['unknown flag', ['--upstream', a.url, '--bogus'], [/unknown flag --bogus \(see --help\) \[TETHER_ERR_CLI_USAGE\]/]],
     ['nothing to balance', [], [/give --config FILE or at least one --upstream URL/]],
     ['invalid flag value', ['--upstream', a.url, '--algorithm', 'random'], [/algorithm: must be one of .* \(got "random"\)/]],
-    ['bad upstream option', ['--upstream', `${a.url},weight=x`], [/weight must be an integer/]]
+    ['bad upstream option', ['--upstream', `${a.url},weight=x`], [/weight must be an integer/]],
+    ['unreadable upstream CA', ['--upstream', 'https://127.0.0.1:9', '--upstream-ca', join(dir, 'no-ca.pem')], [/upstreamTls\.ca: cannot be read \(ENOENT\) .*\[TETHER_ERR_CONFIG_INVALID\]/]],
+    ['a node\'s tls is for the file', ['--upstream', 'https://127.0.0.1:9,tls=x'], [/unknown option "tls"/]]
   ]
   for (const [name, args, patterns] of cases) {
     const r = run(t, args)

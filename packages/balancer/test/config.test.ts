@@ -46,7 +46,7 @@ t.test('each invalid value is reported with its field', async (t) => {
     ['no upstreams', { upstreams: [] }, 'upstreams: must be a non-empty list'],
     ['missing upstreams', {}, 'upstreams: must be a non-empty list'],
     ['bad url', { upstreams: ['not a url'] }, 'upstreams[0].url: must be a URL'],
-    ['https upstream', { upstreams: ['https://a:1'] }, 'upstreams[0].url: must use http://'],
+    ['ftp upstream', { upstreams: ['ftp://a:1'] }, 'upstreams[0].url: must use http:// or https://'],
     ['url with path', { upstreams: ['http://a:1/app'] }, 'upstreams[0].url: must be just scheme, host and port'],
     ['weight zero', { upstreams: [{ url: 'http://a:1', weight: 0 }] }, 'upstreams[0].weight: must be an integer from 1 to 10000'],
     ['weight text', { upstreams: [{ url: 'http://a:1', weight: 'three' }] }, 'upstreams[0].weight: must be an integer'],
@@ -193,11 +193,11 @@ t.test('flags override a file; --upstream replaces its list', async (t) => {
 
 t.test('every unknown field is reported, with every other problem', async (t) => {
   t.same(issuesOf({ upstreams: [{ url: 'http://a:1', wieght: 2, colour: 'red', weight: 0 }], algoritm: 'ip-hash', retries: -1 }).sort(), [
-    'algoritm: is not a known field (known: listen, upstreams, algorithm, hashBalanceFactor, workers, engine, sticky, healthCheck, timeouts, keepAlive, limits, queue, retries, maxEjectedPercent, latencyEjection, trustedProxies, admin, log)',
+    'algoritm: is not a known field (known: listen, upstreams, algorithm, hashBalanceFactor, workers, engine, upstreamTls, sticky, healthCheck, timeouts, keepAlive, limits, queue, retries, maxEjectedPercent, latencyEjection, trustedProxies, admin, log)',
     'retries: must be an integer from 0 to 10',
-    'upstreams[0].colour: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state, maxConn)',
+    'upstreams[0].colour: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state, maxConn, tls)',
     'upstreams[0].weight: must be an integer from 1 to 10000',
-    'upstreams[0].wieght: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state, maxConn)'
+    'upstreams[0].wieght: is not a known field (known: url, name, weight, maxFails, failTimeout, backup, state, maxConn, tls)'
   ])
 })
 

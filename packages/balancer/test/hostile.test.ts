@@ -136,6 +136,18 @@ for (const engine of ENGINES) {
       t.equal(bodyOf<{ body: string }>(ok).body, 'hello', 'framing read from whole headers: the body arrives')
     })
 
+    t.test('a chunked DELETE or OPTIONS whose body holds a request: the app gets one request with that body, never the one inside', async (t) => {
+      // Found by test/fuzz-requests.test.ts: http-proxy sent these with content-length: 0 and the body after it.
+      for (const method of ['DELETE', 'OPTIONS']) {
+        const inner = 'GET /smuggled HTTP/1.1\r\nHost: lb\r\n\r\n'
+        const before = (await app.counts())['GET /smuggled'] ?? 0
+        const res = await exchange(port, `${method} /echo HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n`)
+        t.equal(statusOf(res), 200, `${method}: answered by the app`)
+        t.equal(bodyOf<{ body: string }>(res).body, inner, `${method}: the app got the body as the body`)
+        t.equal((await app.counts())['GET /smuggled'] ?? 0, before, `${method}: the app never saw the request inside the body`)
+      }
+    })
+
     t.test('(4) two Host headers, or an invalid Host: 400', async (t) => {
       const two = await exchange(port, 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n')
       t.equal(statusOf(two), 400)
@@ -171,3 +183,20 @@ for (const engine of ENGINES) {
     })
   })
 }
+
+// Found by the request-side fuzz test (test/fuzz-requests.test.ts): Node answered these itself,
+// with a bare 400 or 417, no code and no log line.
+t.test('fuzz findings: a missing Host, a Host past the line cap, an unknown Expect: typed answers', async (t) => {
+  const { port, logs } = await startBalancer(t, { upstreams: [{ url: app.url, name: 'app' }] })
+  const late = await exchange(port, `GET / HTTP/1.1\r\n${'a:\r\n'.repeat(150)}Host: x\r\nConnection: close\r\n\r\n`)
+  t.equal(statusOf(late), 431, 'a Host after 150 lines: 431 (the line cap), not a bare 400 for a Host Node dropped')
+  t.match(late, /x-tether-error: TETHER_ERR_CLIENT_HEADERS_TOO_LARGE/)
+  const none = await exchange(port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n')
+  t.equal(statusOf(none), 400, 'HTTP/1.1 without Host: 400')
+  t.match(none, /x-tether-error: TETHER_ERR_CLIENT_BAD_HOST/)
+  t.equal(statusOf(await exchange(port, 'GET / HTTP/1.0\r\n\r\n')), 200, 'HTTP/1.0 without Host is fine')
+  const expect = await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nExpect: nonsense\r\n\r\n')
+  t.match(expect, /^HTTP\/1\.1 200[^]*HTTP\/1\.1 417 [^]*x-tether-error: TETHER_ERR_CLIENT_EXPECTATION/, 'pipelined: the 200, then a typed 417, in order')
+  t.ok(logs.some((l) => l.code === 'TETHER_ERR_CLIENT_EXPECTATION'), 'and a log line')
+  t.ok(logs.some((l) => l.code === 'TETHER_ERR_CLIENT_BAD_HOST'), 'the missing Host is logged too')
+})

@@ -3,11 +3,11 @@
 // requests finish, then closes everything within its bound; listen errors are typed.
 import t from 'tap'
 import { Agent } from 'node:http'
-import { connect, type Socket } from 'node:net'
+import { connect } from 'node:net'
 import WebSocket from 'ws'
 import { createBalancer } from '../src/index.js'
 import { SECRET, startBalancer } from './helpers/balancer.js'
-import { get, json, rawExchange, send, type Seen } from './helpers/http.js'
+import { get, json, keepAliveSocket, rawExchange, send, type Seen } from './helpers/http.js'
 import { startUpstreams } from './helpers/upstreams.js'
 
 const [a, b] = await startUpstreams(t, ['a', 'b'])
@@ -94,44 +94,9 @@ t.test('close(): stops accepting, finishes in-flight requests, closes tunnels', 
   await t.resolves(balancer.close(), 'close() twice is fine')
 })
 
-/**
- * A raw keep-alive connection that reads whole responses (by content-length), and records
- * how it ended: 'end' (a clean FIN) or the error code (a reset).
- */
-function keepAliveSocket (port: number): Promise<{ socket: Socket, request: (path: string) => Promise<string>, ended: Promise<string> }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
-    let buffered = ''
-    let waiter: ((head: string) => void) | null = null
-    const ended = new Promise<string>((resolve) => {
-      socket.once('end', () => resolve('end'))
-      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
-    })
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('latin1')
-      const headEnd = buffered.indexOf('\r\n\r\n')
-      if (headEnd < 0 || waiter === null) return
-      const length = Number(/content-length: *(\d+)/i.exec(buffered.slice(0, headEnd))?.[1] ?? 0)
-      if (buffered.length < headEnd + 4 + length) return
-      const response = buffered.slice(0, headEnd + 4 + length)
-      buffered = buffered.slice(headEnd + 4 + length)
-      const w = waiter
-      waiter = null
-      w(response)
-    })
-    const request = (path: string): Promise<string> => new Promise((resolve, reject) => {
-      waiter = resolve
-      ended.then((how) => reject(new Error(`connection ended (${how}) before a response`)), () => {})
-      socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: keep-alive\r\n\r\n`)
-    })
-    socket.once('connect', () => resolve({ socket, request, ended }))
-    socket.once('error', reject)
-  })
-}
-
 t.test('drain: a request on an idle keep-alive connection is served with Connection: close, never reset', async (t) => {
   const { port, url, balancer } = await startBalancer(t, { upstreams, timeouts: { shutdown: '8s', clientKeepAlive: '3s' } })
-  const conns = await Promise.all(Array.from({ length: 6 }, () => keepAliveSocket(port)))
+  const conns = await Promise.all(Array.from({ length: 6 }, () => keepAliveSocket(() => connect(port, '127.0.0.1'))))
   t.teardown(() => { for (const c of conns) c.socket.destroy() })
   // Each connection serves one request and is then idle, kept alive.
   for (const c of conns) t.match(await c.request('/'), /^HTTP\/1\.1 200[^]*connection: keep-alive/i, 'kept alive before the drain')

@@ -231,6 +231,16 @@ if (!hasOpenssl) {
     t.notMatch(res.headers['set-cookie']?.[0] ?? '', /Secure/)
   })
 
+  t.test('an Expect other than 100-continue: a typed 417 over h2 and over HTTP/1.1 on TLS, not Node\'s bare one', async (t) => {
+    const session = h2Session(t, port, ca)
+    const h2 = await h2Send(session, '/', { headers: { expect: 'nonsense' } })
+    t.equal(h2.status, 417)
+    t.equal(h2.headers['x-tether-error'], 'TETHER_ERR_CLIENT_EXPECTATION')
+    const h1 = await httpsSend(`${base}/`, { headers: { expect: 'nonsense' }, ca })
+    t.equal(h1.status, 417)
+    t.equal(h1.headers['x-tether-error'], 'TETHER_ERR_CLIENT_EXPECTATION')
+  })
+
   // Keep the client sockets of the hostile tests from holding the process open.
   t.teardown(() => { netConnect({ port, host: '127.0.0.1' }).destroy() })
 }

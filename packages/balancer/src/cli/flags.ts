@@ -38,7 +38,8 @@ const FIELDS = fieldsOf(configSchema)
 const FLAGGED: ReadonlyArray<{ readonly field: DeclaredField, readonly flag: FlagInfo }> =
   FIELDS.flatMap((field) => field.info.flag === undefined ? [] : [{ field, flag: field.info.flag }])
 /** `--upstream`'s options: an upstream's fields other than its URL. */
-const UPSTREAM_OPTIONS = fieldsOf(upstreamFields).filter((f) => f.path[0] !== 'url')
+// Scalar fields only: a node's `tls` section is for the file (the flag `--upstream-ca` sets the CA for all).
+const UPSTREAM_OPTIONS = fieldsOf(upstreamFields).filter((f) => f.path[0] !== 'url' && f.path.length === 1 && f.info.kind !== 'section')
 
 const OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntries([
   ...COMMAND_FLAGS.map((f) => [f.name, { type: 'arg' in f ? 'string' : 'boolean', ...('short' in f ? { short: f.short } : {}) }] as const),

@@ -3,7 +3,8 @@
  * flags or code, and turns every problem into a `ConfigIssue` naming its field, value and file.
  * All problems are collected, then thrown together.
  */
-import { randomBytes } from 'node:crypto'
+import { X509Certificate, randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
 import { TetherBalancerError, formatIssue, type ConfigIssue } from '../errors.js'
 import { configSchema, nodeUpdateSchema } from './schema.js'
@@ -73,9 +74,41 @@ export function resolveConfig (input: unknown, options: ResolveOptions = {}): Re
     const issues = issuesOf(result.issues, options.file)
     throw new TetherBalancerError('TETHER_ERR_CONFIG_INVALID', `invalid configuration:\n  ${issues.map(formatIssue).join('\n  ')}`, { issues })
   }
-  const config = result.output
+  const config = withUpstreamCas(result.output, options.file)
   if (!config.sticky.secretGenerated) return config
   return { ...config, sticky: { ...config.sticky, secrets: [options.generatedSecret ?? randomBytes(32).toString('base64url')] } }
+}
+
+/** The PEM of a CA file, or the reason it cannot serve as one. */
+function readCa (file: string): { pem: string } | { problem: string } {
+  let pem: string
+  try { pem = readFileSync(file, 'utf8') } catch (err) { return { problem: `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` } }
+  try {
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no certificate')
+    void new X509Certificate(pem)
+  } catch { return { problem: 'holds no PEM certificate' } }
+  return { pem }
+}
+
+/**
+ * Read the CA file of every https:// node (once per file), at start and on each reload, so that
+ * a missing or broken file is a configuration error at once, not a failed handshake later.
+ */
+function withUpstreamCas (config: ResolvedConfig, file: string | undefined): ResolvedConfig {
+  const read = new Map<string, ReturnType<typeof readCa>>()
+  const issues: ConfigIssue[] = []
+  const upstreams = config.upstreams.map((u, i) => {
+    const caFile = u.tls?.caFile ?? null
+    if (u.tls === null || caFile === null) return u
+    let outcome = read.get(caFile)
+    if (outcome === undefined) { outcome = readCa(caFile); read.set(caFile, outcome) }
+    if ('pem' in outcome) return { ...u, tls: { ...u.tls, ca: outcome.pem } }
+    const field = caFile === config.upstreamTls.ca ? 'upstreamTls.ca' : `upstreams[${i}].tls.ca`
+    if (!issues.some((x) => x.field === field)) issues.push({ field, value: caFile, problem: outcome.problem, file })
+    return u
+  })
+  if (issues.length > 0) throw new TetherBalancerError('TETHER_ERR_CONFIG_INVALID', `invalid configuration:\n  ${issues.map(formatIssue).join('\n  ')}`, { issues })
+  return { ...config, upstreams }
 }
 
 /**

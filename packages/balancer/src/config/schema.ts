@@ -56,6 +56,9 @@ export const nodeState = choice(NODE_STATES, {
 export const nodeWeight = int(1, 10_000, { doc: 'relative share of new clients' })
 
 const URL_PROBLEM = 'must be a URL such as http://127.0.0.1:3001'
+// SNI carries DNS names only (RFC 6066 §3): an IP literal is verified against the certificate's
+// IP addresses instead.
+const IP_LITERAL = /^[\d.]+$|:/
 
 /** An upstream URL, resolved to what connecting and the Host header need. */
 const upstreamUrl = v.pipe(
@@ -63,18 +66,33 @@ const upstreamUrl = v.pipe(
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     let url: URL
     try { url = new URL(dataset.value) } catch { addIssue({ message: URL_PROBLEM }); return NEVER }
-    if (url.protocol !== 'http:') { addIssue({ message: 'must use http:// (TLS to upstreams is not supported)' }); return NEVER }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') { addIssue({ message: 'must use http:// or https://' }); return NEVER }
     if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
       addIssue({ message: 'must be just scheme, host and port (no path, query or credentials)' })
       return NEVER
     }
-    const port = Number(url.port === '' ? 80 : url.port)
+    const https = url.protocol === 'https:'
+    const port = Number(url.port === '' ? (https ? 443 : 80) : url.port)
     const authority = `${url.hostname}:${port}`
     // IPv6 without brackets for net.connect, with them in the authority.
-    return { host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname, port, authority }
+    return { https, host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname, port, authority }
   }),
-  v.metadata({ kind: 'text', doc: '`http://host:port` (no path; TLS to upstreams is not supported)' })
+  v.metadata({ kind: 'text', doc: '`http://host:port`, or `https://host:port` for TLS to the node (see `upstreamTls`); no path' })
 )
+
+/** TLS to https:// upstreams: globally (`upstreamTls`) and per upstream (`upstreams[].tls`, field by field over the global one). */
+function upstreamTlsFields (scope: 'global' | 'node') {
+  const global = scope === 'global'
+  return fields({
+    ca: v.optional(text({
+      doc: 'PEM file of the certificate authorities that sign the nodes\' certificates (a private CA); read at start and on each reload',
+      shown: global ? 'the system\'s CAs' : '`upstreamTls.ca`',
+      ...(global ? { flag: { name: 'upstream-ca', arg: 'FILE', help: 'verify https:// upstreams against the CAs in this PEM file' } } : {})
+    })),
+    servername: v.optional(text({ doc: 'the name sent by SNI and checked against the node\'s certificate', shown: global ? 'the URL\'s host (an IP address is checked against the certificate\'s IP addresses, without SNI)' : '`upstreamTls.servername`' }, /^[A-Za-z0-9.-]+$/, 'must be a DNS name')),
+    verify: v.optional(bool({ doc: 'verify the node\'s certificate and name: an unverifiable node is a failed connection (`TETHER_ERR_UPSTREAM_TLS`). `false` accepts any certificate (logged as a warning at start)', shown: global ? '`true`' : '`upstreamTls.verify`' }))
+  })
+}
 
 /** An upstream's fields (its object form). */
 export const upstreamFields = fields({
@@ -85,7 +103,8 @@ export const upstreamFields = fields({
   failTimeout: v.optional(duration(1, { doc: 'the window for `maxFails`, and how long the node then stays out; an ejection soon after the last one lasts longer: × 2, × 3, … up to × 10' }), 10_000),
   backup: v.optional(bool({ doc: 'serves only while no primary node is up' }), false),
   state: v.optional(nodeState, 'active'),
-  maxConn: v.optional(int(0, 1_000_000, { doc: 'requests (and tunnels) in flight to this node at most, as HAProxy\'s `maxconn`; more wait in the queue (see `queue`). `0`: no limit' }), 0)
+  maxConn: v.optional(int(0, 1_000_000, { doc: 'requests (and tunnels) in flight to this node at most, as HAProxy\'s `maxconn`; more wait in the queue (see `queue`). `0`: no limit' }), 0),
+  tls: v.optional(v.pipe(upstreamTlsFields('node'), section({ doc: 'this node\'s TLS settings (https:// only), each over `upstreamTls`:', shown: '`upstreamTls`' })))
 })
 
 /** One upstream: a URL string, or an object. */
@@ -93,7 +112,8 @@ const upstream = v.pipe(
   v.union([v.pipe(v.string(), v.transform((url) => ({ url })), upstreamFields), upstreamFields], 'must be a URL or an object'),
   v.transform((u) => ({
     name: u.name ?? u.url.authority,
-    url: `http://${u.url.authority}`,
+    url: `${u.url.https ? 'https' : 'http'}://${u.url.authority}`,
+    https: u.url.https,
     host: u.url.host,
     port: u.url.port,
     authority: u.url.authority,
@@ -102,7 +122,9 @@ const upstream = v.pipe(
     failTimeout: u.failTimeout,
     backup: u.backup,
     state: u.state,
-    maxConn: u.maxConn
+    maxConn: u.maxConn,
+    /** This node's own TLS fields; merged over `upstreamTls` once the whole configuration is known. */
+    tlsOwn: u.tls ?? {}
   }))
 )
 
@@ -370,6 +392,28 @@ const workers = v.pipe(
   })
 )
 
+const upstreamTls = v.pipe(
+  upstreamTlsFields('global'),
+  section({ doc: 'TLS to `https://` upstreams (certificates verified by default):' })
+)
+
+/**
+ * What a node's TLS connections need, resolved: `ca` is the file name (its PEM is read by
+ * `resolveConfig`), `servername` null for an IP literal.
+ *
+ * @example
+ * ```ts
+ * const tls: ResolvedUpstreamTls = { caFile: '/etc/tether/ca.pem', ca: '-----BEGIN CERTIFICATE-----…', servername: 'app-1.internal', verify: true }
+ * ```
+ */
+export interface ResolvedUpstreamTls {
+  readonly caFile: string | null
+  /** The PEM text of `caFile`; null until read, and for the system's CAs. */
+  readonly ca: string | null
+  readonly servername: string | null
+  readonly verify: boolean
+}
+
 // ---- the whole configuration ------------------------------------------------------------
 
 /** The configuration schema: input is `BalancerConfig`, output is `ResolvedConfig`. */
@@ -383,6 +427,7 @@ export const configSchema = v.pipe(fields({
   ), 0),
   workers: v.optional(workers, 'auto'),
   engine: v.optional(choice(ENGINES, { doc: 'how requests are forwarded (see Engines)', flag: { name: 'engine', arg: 'NAME', help: 'forwarding engine' } }), ENGINES[0]),
+  upstreamTls: v.optional(upstreamTls, {}),
   sticky,
   healthCheck,
   timeouts: v.optional(timeouts, {}),
@@ -416,7 +461,15 @@ v.rawTransform(({ dataset, addIssue, NEVER }) => {
     })
     return NEVER
   }
-  return { ...c, sticky: { ...c.sticky, secure } }
+  // Each https:// node's TLS settings: its own fields over the global ones.
+  const upstreams = c.upstreams.map(({ tlsOwn, ...u }) => {
+    if (!u.https) return { ...u, tls: null }
+    const merged = { ...c.upstreamTls, ...tlsOwn }
+    const servername = merged.servername ?? (IP_LITERAL.test(u.host) ? null : u.host)
+    const tls: ResolvedUpstreamTls = { caFile: merged.ca ?? null, ca: null, servername, verify: merged.verify ?? true }
+    return { ...u, tls }
+  })
+  return { ...c, upstreams, sticky: { ...c.sticky, secure } }
 }))
 
 /** What the admin API (and `balancer.setNode`) may change on a node, with the node's own rules. */

@@ -228,3 +228,15 @@ export type ResolvedTls = NonNullable<ResolvedConfig['listen']['tls']>
  * ```
  */
 export type TlsConfig = NonNullable<Extract<NonNullable<BalancerConfig['listen']>, { tls?: unknown }>['tls']>
+
+/**
+ * TLS to `https://` upstreams, as a user writes it (`upstreamTls`, and each `upstreams[].tls`).
+ *
+ * @example
+ * ```ts
+ * const upstreamTls: UpstreamTlsConfig = { ca: '/etc/tether/internal-ca.pem', servername: 'app.internal' }
+ * ```
+ */
+export type UpstreamTlsConfig = NonNullable<BalancerConfig['upstreamTls']>
+
+export type { ResolvedUpstreamTls } from './schema.js'

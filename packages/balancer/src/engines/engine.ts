@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { EngineName } from '../config/types.js'
+import type { EngineName, ResolvedUpstreamTls } from '../config/types.js'
 import type { UpstreamError } from './failure.js'
 
 /**
@@ -23,6 +23,8 @@ export interface UpstreamTarget {
   readonly port: number
   /** `host:port` as in a Host header. */
   readonly authority: string
+  /** TLS settings of an `https://` node; absent or null: plain HTTP. */
+  readonly tls?: ResolvedUpstreamTls | null
 }
 
 /**

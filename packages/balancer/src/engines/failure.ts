@@ -27,6 +27,7 @@ export type FailurePhase = 'connect' | 'request' | 'response' | 'timeout'
  * - `reset`: the connection closed or broke before the response was complete;
  * - `timeout`: no response head, or no body byte, within `timeouts.response`;
  * - `protocol`: the response is not valid HTTP/1.1 (or a declined upgrade's body is too large);
+ * - `tls`: the TLS handshake with an https:// node failed, or its certificate did not verify;
  * - `aborted`: the client went away; not the node's fault.
  *
  * @example
@@ -34,7 +35,7 @@ export type FailurePhase = 'connect' | 'request' | 'response' | 'timeout'
  * const kind: FailureKind = error.phase === 'connect' ? 'connect' : 'reset'
  * ```
  */
-export type FailureKind = 'connect' | 'reset' | 'timeout' | 'protocol' | 'aborted'
+export type FailureKind = 'connect' | 'reset' | 'timeout' | 'protocol' | 'tls' | 'aborted'
 
 /**
  * The error code a client is answered with for each kind of failure.
@@ -49,6 +50,7 @@ export const FAILURE_CODES: Readonly<Record<FailureKind, ErrorCode>> = {
   reset: 'TETHER_ERR_UPSTREAM_RESET',
   timeout: 'TETHER_ERR_UPSTREAM_TIMEOUT',
   protocol: 'TETHER_ERR_UPSTREAM_PROTOCOL',
+  tls: 'TETHER_ERR_UPSTREAM_TLS',
   aborted: 'TETHER_ERR_CLIENT_ABORTED'
 }
 

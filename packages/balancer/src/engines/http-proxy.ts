@@ -12,14 +12,23 @@
  *
  * It also leaks the upstream request when the client aborts (a documented bug); `abort()`
  * destroys it explicitly.
+ *
+ * And its `deleteLength` pass sets `content-length: 0` (and drops `transfer-encoding`) on every
+ * DELETE and OPTIONS without a Content-Length, then still pipes the body: a chunked DELETE's
+ * body reached the node as bytes after a complete request, which the node read as the next
+ * request (request smuggling, found by test/fuzz-requests.test.ts). The pass is removed, and a
+ * chunked body is declared chunked explicitly (Node's client would otherwise send a DELETE or
+ * OPTIONS body with no framing at all).
  */
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { Socket } from 'node:net'
 import { PassThrough } from 'node:stream'
 import httpProxy from 'http-proxy'
 import type { Engine, EngineOptions, ForwardRequest, ResponseSink, UpgradeSink, UpstreamExchange, UpstreamTarget } from './engine.js'
 import { UpstreamError } from './failure.js'
 import { DeclinedBody, declinedTooLarge, engineClosed } from './wire.js'
+import { isTlsFailure, tlsFailure, tlsOptions } from './tls.js'
 
 /** Flat header list to the object node:http and http-proxy take (repeated names joined). */
 function toObject (flat: readonly string[]): IncomingHttpHeaders {
@@ -38,6 +47,7 @@ function toObject (flat: readonly string[]): IncomingHttpHeaders {
 /** A node:http error in the engines' vocabulary. */
 function classify (err: NodeJS.ErrnoException, target: UpstreamTarget, connected: boolean, responded: boolean, timedOut: boolean): UpstreamError {
   const message = `${target.name}: ${err.message}`
+  if (!connected && isTlsFailure(err.code)) return tlsFailure(target.name, err)
   if (!connected) return new UpstreamError(message, 'connect', 'connect', timedOut ? 'connect timeout' : err.code)
   if (timedOut) return new UpstreamError(message, 'timeout', responded ? 'response' : 'timeout')
   if (err.code?.startsWith('HPE_') === true) return new UpstreamError(message, 'protocol', 'response', err.code)
@@ -93,6 +103,8 @@ export class HttpProxyEngine implements Engine {
   readonly name = 'http-proxy' as const
   readonly #options: EngineOptions
   readonly #agent: Agent
+  /** One agent per https:// node: an agent's own TLS options (CA, SNI name) apply to its every connection. */
+  readonly #tlsAgents = new Map<UpstreamTarget, HttpsAgent>()
   readonly #proxy: httpProxy
   readonly #attempts = new WeakMap<IncomingMessage, Attempt>()
   #closed = false
@@ -101,6 +113,8 @@ export class HttpProxyEngine implements Engine {
     this.#options = options
     this.#agent = new Agent({ keepAlive: true, maxFreeSockets: options.maxIdle, timeout: options.keepAliveTimeout, scheduling: 'lifo' })
     this.#proxy = httpProxy.createProxyServer({ agent: this.#agent, selfHandleResponse: true, xfwd: false, prependPath: false })
+    const withPasses = this.#proxy as unknown as { webPasses: Array<{ name: string }> }
+    withPasses.webPasses = withPasses.webPasses.filter((pass) => pass.name !== 'deleteLength')
     this.#proxy.on('proxyReq', (proxyReq, req) => this.#onProxyReq(proxyReq, req))
     this.#proxy.on('proxyRes', (proxyRes, req) => this.#onProxyRes(proxyRes, req))
     // Errors arrive through the per-call callback; keep the emitter from throwing.
@@ -116,12 +130,28 @@ export class HttpProxyEngine implements Engine {
     const req = request.body
     this.#attempts.set(req, attempt)
     // http-proxy copies req.headers into the upstream request: hand it exactly ours.
-    req.headers = toObject(request.headers)
+    const headers = toObject(request.headers)
+    if (request.bodyKind === 'chunked') headers['transfer-encoding'] = 'chunked'
+    req.headers = headers
     if (request.bodyKind !== 'none') attempt.gate = new PassThrough()
     // With selfHandleResponse http-proxy never writes to the response; the sink gets it instead.
     const detached = { finished: false } as unknown as ServerResponse
-    this.#proxy.web(req, detached, { target: `http://${target.authority}`, buffer: attempt.gate ?? undefined }, (err) => attempt.fail(err as NodeJS.ErrnoException))
+    const tls = target.tls ?? null
+    const where = tls === null
+      ? { target: `http://${target.authority}` }
+      : { target: `https://${target.authority}`, agent: this.#tlsAgent(target), secure: tls.verify }
+    this.#proxy.web(req, detached, { ...where, buffer: attempt.gate ?? undefined }, (err) => attempt.fail(err as NodeJS.ErrnoException))
     return attempt
+  }
+
+  #tlsAgent (target: UpstreamTarget): HttpsAgent {
+    let agent = this.#tlsAgents.get(target)
+    if (agent === undefined) {
+      const o = this.#options
+      agent = new HttpsAgent({ keepAlive: true, maxFreeSockets: o.maxIdle, timeout: o.keepAliveTimeout, scheduling: 'lifo', ...tlsOptions(target.tls ?? { caFile: null, ca: null, servername: null, verify: true }) })
+      this.#tlsAgents.set(target, agent)
+    }
+    return agent
   }
 
   #onProxyReq (proxyReq: ClientRequest, req: IncomingMessage): void {
@@ -136,9 +166,11 @@ export class HttpProxyEngine implements Engine {
       attempt.timer = setTimeout(() => { attempt.timedOut = true; proxyReq.destroy(new Error('response timeout')) }, this.#options.responseTimeout)
       if (attempt.gate !== null && !attempt.done) req.pipe(attempt.gate)
     }
-    if (socket !== null && socket.connecting) {
+    const tls = attempt.target.tls != null
+    // A TLS socket is usable once its handshake is done; a reused one is past it.
+    if (socket !== null && (socket.connecting || (tls && !(socket as Socket & { encrypted?: boolean, _secureEstablished?: boolean })._secureEstablished))) {
       attempt.timer = setTimeout(() => { attempt.timedOut = true; proxyReq.destroy(new Error('connect timeout')) }, this.#options.connectTimeout)
-      socket.once('connect', armResponseTimer)
+      socket.once(tls ? 'secureConnect' : 'connect', armResponseTimer)
     } else {
       armResponseTimer()
     }
@@ -183,10 +215,12 @@ export class HttpProxyEngine implements Engine {
     const headers = toObject(request.headers)
     headers.connection = 'upgrade'
     headers.upgrade = protocol
-    const req = httpRequest({ host: target.host, port: target.port, method: request.method, path: request.path, headers, agent: false })
+    const tls = target.tls ?? null
+    const options = { host: target.host, port: target.port, method: request.method, path: request.path, headers, agent: false as const }
+    const req = tls === null ? httpRequest(options) : httpsRequest({ ...options, ...tlsOptions(tls) })
     let timer = setTimeout(() => { req.destroy(); finish(new Error('connect timeout'), true) }, this.#options.connectTimeout)
     req.on('socket', (socket: Socket) => {
-      socket.once('connect', () => {
+      socket.once(tls === null ? 'connect' : 'secureConnect', () => {
         connected = true
         clearTimeout(timer)
         timer = setTimeout(() => { req.destroy(); finish(new Error('upgrade timeout'), true) }, this.#options.responseTimeout)
@@ -213,8 +247,10 @@ export class HttpProxyEngine implements Engine {
     req.end()
   }
 
-  release (): void {
-    // The shared agent keeps idle sockets per host:port and times them out on its own.
+  release (target: UpstreamTarget): void {
+    // The agents keep idle sockets per host:port and time them out on their own; busy ones
+    // finish. An https:// node's own agent is dropped so that a new node gets a new one.
+    this.#tlsAgents.delete(target)
   }
 
   retire (graceMs: number): void {
@@ -224,6 +260,8 @@ export class HttpProxyEngine implements Engine {
   async close (): Promise<void> {
     this.#closed = true
     this.#agent.destroy()
+    for (const agent of this.#tlsAgents.values()) agent.destroy()
+    this.#tlsAgents.clear()
     this.#proxy.close()
   }
 }

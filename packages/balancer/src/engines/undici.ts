@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { Engine, EngineOptions, ForwardRequest, ResponseSink, UpgradeSink, UpstreamExchange, UpstreamTarget } from './engine.js'
 import { UpstreamError } from './failure.js'
 import { DeclinedBody, clientAborted, declinedTooLarge, engineClosed } from './wire.js'
+import { isTlsFailure, tlsFailure, tlsOptions } from './tls.js'
 
 function toStrings (raw: Buffer[] | string[] | null): string[] {
   if (raw === null) return []
@@ -26,6 +27,7 @@ function toStrings (raw: Buffer[] | string[] | null): string[] {
  */
 function classify (err: Error & { code?: string }, target: UpstreamTarget, connected: boolean, headers: boolean): UpstreamError {
   const message = `${target.name}: ${err.message}`
+  if (!connected && isTlsFailure(err.code)) return tlsFailure(target.name, err)
   if (!connected) return new UpstreamError(message, 'connect', 'connect', err.code)
   if (err.code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError(message, 'timeout', 'timeout', err.code)
   if (err.code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError(message, 'timeout', 'response', err.code)
@@ -156,7 +158,9 @@ export class UndiciEngine implements Engine {
     let pool = this.#pools.get(target)
     if (pool === undefined) {
       const o = this.#options
-      pool = new Pool(`http://${target.authority}`, {
+      const tls = target.tls ?? null
+      pool = new Pool(`${tls === null ? 'http' : 'https'}://${target.authority}`, {
+        ...(tls === null ? {} : { connect: tlsOptions(tls) }),
         connections: null,
         pipelining: 1,
         connectTimeout: o.connectTimeout,

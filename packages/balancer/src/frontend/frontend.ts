@@ -31,9 +31,10 @@ export interface Frontend {
    */
   reloadTls? (tls: ResolvedTls): boolean
   /**
-   * Stop accepting; resolves once every connection has closed. On the HTTP/1.1 listener, idle
-   * keep-alive connections stay open until their keep-alive timeout: a request that arrives on
-   * one is served (with `Connection: close`), never reset.
+   * Stop accepting; resolves once every connection has closed. Idle HTTP/1.1 keep-alive
+   * connections (plain or TLS) stay open until their keep-alive timeout: a request that arrives
+   * on one is served (with `Connection: close`), never reset. h2 sessions get GOAWAY and close
+   * once their streams in flight have finished.
    */
   stop (): Promise<void>
   /** Close the connections still open (requests in flight at the shutdown deadline). */

@@ -59,11 +59,16 @@ export class Http1Frontend implements Frontend {
       keepAliveTimeout: timeouts.clientKeepAlive,
       // Node checks header and request deadlines on this period; default 30 s is too coarse.
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeouts.clientHeaders / 4))),
-      noDelay: true
+      noDelay: true,
+      // The proxy refuses a request without Host itself, with a code and a log line, and after
+      // the header-line cap (see `RequestRouting.prepare`).
+      requireHostHeader: false
     }, (req, res) => proxy.request(req, res as ProxyResponse))
     this.#server.maxHeadersCount = maxHeadersCount(limits)
     this.#server.maxConnections = maxConnections(limits)
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head))
+    // Node would answer an Expect other than 100-continue with its own bare 417.
+    this.#server.on('checkExpectation', (req: IncomingMessage, res: ProxyResponse) => proxy.refuse(req, res, 'TETHER_ERR_CLIENT_EXPECTATION'))
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // A reset or a half-sent request from a client that left: nothing to answer, nothing to log.
       if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }

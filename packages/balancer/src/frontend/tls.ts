@@ -10,7 +10,7 @@
  */
 import { createSecureServer, type Http2SecureServer, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2'
 import { type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http'
-import type { Socket } from 'node:net'
+import { Server as NetServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
@@ -107,8 +107,12 @@ export class TlsFrontend implements Frontend {
     // Node's HTTP/1.1 machinery reads these off the server, as on an http.Server.
     const h1 = server as unknown as { connectionsCheckingInterval: number }
     h1.connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(timeouts.clientHeaders / 4)))
+    // The proxy refuses an HTTP/1.1 request without Host itself, typed and logged (see http1.ts).
+    ;(server as unknown as { requireHostHeader: boolean }).requireHostHeader = false
 
     server.on('request', (req: IncomingMessage, res: ProxyResponse) => proxy.request(req, res))
+    // Node would answer an Expect other than 100-continue with its own bare 417 (h1 and h2).
+    server.on('checkExpectation', (req: IncomingMessage, res: ProxyResponse) => proxy.refuse(req, res, 'TETHER_ERR_CLIENT_EXPECTATION'))
     // HTTP/1.1 upgrades (WebSocket) reach the http2 server's HTTP/1.1 side as on an http.Server.
     server.on('upgrade' as 'request', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.upgrade(req, socket, head))
     server.on('connection', (socket: Socket) => {
@@ -190,16 +194,22 @@ export class TlsFrontend implements Frontend {
     return true
   }
 
+  /**
+   * Stop accepting and drain, as the HTTP/1.1 listener does (see `Http1Frontend.stop`): idle
+   * HTTP/1.1 keep-alive connections are NOT closed (closing one races with a client sending a
+   * request on it, which would see a reset); a request on one during the drain is served with
+   * `Connection: close`, and one that stays idle ends at its keep-alive timeout. Only the
+   * listening socket is closed, through `net.Server#close`: the http2 server's own `close()`
+   * would close every idle HTTP/1.1 connection at once. Each h2 session gets GOAWAY now (no new
+   * stream) and closes once its streams in flight have finished.
+   */
   stop (): Promise<void> {
     const server = this.#server
     this.#tickets.stop()
     const closed = new Promise<void>((resolve) => {
       if (!server.listening) { resolve(); return }
-      server.close(() => resolve())
+      NetServer.prototype.close.call(server, () => resolve())
     })
-    // Idle HTTP/1.1 connections (Node's http2 server has this method when allowHTTP1 is on).
-    ;(server as unknown as { closeIdleConnections: () => void }).closeIdleConnections()
-    // GOAWAY: clients open no new stream; the streams in flight finish.
     for (const session of this.#sessions) session.close()
     return closed
   }
@@ -207,5 +217,8 @@ export class TlsFrontend implements Frontend {
   closeAll (): void {
     for (const session of this.#sessions) session.destroy()
     for (const socket of this.#sockets) socket.destroy()
+    // Now the http2 server's close: it stops the HTTP/1.1 connections-checking timer that the
+    // net close left running.
+    this.#server.close()
   }
 }

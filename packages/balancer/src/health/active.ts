@@ -7,10 +7,12 @@
  * config caps `timeout` at `interval`, so checks of one node do not pile up). The checker only
  * measures; the pool applies rise and fall.
  */
-import { request } from 'node:http'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { performance } from 'node:perf_hooks'
 import type { ResolvedHealthCheck } from '../config/types.js'
 import type { UpstreamTarget } from '../engines/engine.js'
+import { isTlsFailure, tlsOptions } from '../engines/tls.js'
 
 /**
  * The result of one check.
@@ -52,24 +54,29 @@ export function checkOnce (target: UpstreamTarget, settings: Pick<ResolvedHealth
       const ok = error === null && status !== null && status >= 200 && status < 400
       resolve({ at, ok, status, error: ok ? null : error ?? `status ${String(status)}`, durationMs: Math.round((performance.now() - t0) * 10) / 10 })
     }
-    const req = request({
+    const options = {
       host: target.host,
       port: target.port,
       path: settings.path,
       method: 'GET',
-      agent: false,
+      agent: false as const,
       headers: { host: target.authority, 'user-agent': 'tether-balancer-health', connection: 'close' }
-    }, (res) => {
+    }
+    // An https:// node is checked with the TLS settings its traffic uses: a certificate the
+    // engines would refuse fails the check too.
+    const tls = target.tls ?? null
+    const req = (tls === null ? httpRequest(options, onResponse) : httpsRequest({ ...options, ...tlsOptions(tls) }, onResponse))
+    function onResponse (res: IncomingMessage): void {
       res.on('error', () => finish(res.statusCode ?? null, 'response aborted'))
       res.on('end', () => finish(res.statusCode ?? null, null))
       res.resume()
-    })
+    }
     // One deadline for connect, headers and body together.
     const timer = setTimeout(() => {
       finish(null, `timeout after ${settings.timeout} ms`)
       req.destroy()
     }, settings.timeout)
-    req.on('error', (err: NodeJS.ErrnoException) => finish(null, err.code ?? err.message))
+    req.on('error', (err: NodeJS.ErrnoException) => finish(null, isTlsFailure(err.code) ? `TLS: ${err.code ?? ''} (TETHER_ERR_UPSTREAM_TLS)` : err.code ?? err.message))
     req.end()
   })
 }

@@ -6,7 +6,7 @@
  * health) and `lease.ts` (the counts of work in flight).
  */
 import type { Candidate } from '../algorithms/algorithm.js'
-import type { ResolvedUpstream } from '../config/types.js'
+import type { ResolvedUpstream, ResolvedUpstreamTls } from '../config/types.js'
 import type { NodeState } from '../config/types.js'
 import type { UpstreamTarget } from '../engines/engine.js'
 import type { CheckResult } from '../health/active.js'
@@ -57,6 +57,7 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
   readonly port: number
   readonly authority: string
   readonly url: string
+  readonly tls: ResolvedUpstreamTls | null
   readonly labels: { readonly node: string }
   #config: ResolvedUpstream
   #weight: number
@@ -93,6 +94,7 @@ export class UpstreamNode implements NodeStats, UpstreamTarget {
     this.port = config.port
     this.authority = config.authority
     this.url = config.url
+    this.tls = config.tls
     this.#weight = config.weight
     this.#state = config.state
     this.#backup = config.backup

@@ -126,7 +126,9 @@ export class Pool implements LeaseOwner {
     const kept = new Set<UpstreamNode>()
     for (const upstream of config.upstreams) {
       const existing = this.#byName.get(upstream.name)
-      if (existing !== undefined && existing.url === upstream.url) {
+      // A node whose TLS settings changed (a renewed CA file) is replaced too: its pooled
+      // connections were verified against the old settings.
+      if (existing !== undefined && existing.url === upstream.url && JSON.stringify(existing.tls) === JSON.stringify(upstream.tls)) {
         const before = this.#previous.get(upstream.name)
         if (before === undefined || before.weight !== upstream.weight) this.#setWeight(existing, upstream.weight, 'reload')
         if (before === undefined || before.state !== upstream.state) this.#setState(existing, upstream.state, 'reload')

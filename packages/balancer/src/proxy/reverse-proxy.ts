@@ -10,7 +10,7 @@ import type { ErrorCode } from '../errors.js'
 import type { ProxyRuntime, ProxyShared } from './context.js'
 import type { ProxyEvents } from './events.js'
 import { HttpExchange, type ProxyResponse } from './http.js'
-import { respondErrorRaw } from './respond.js'
+import { respondError, respondErrorRaw } from './respond.js'
 import { UpgradeExchange } from './upgrade.js'
 
 /**
@@ -54,6 +54,18 @@ export class ReverseProxy implements ProxyShared {
   upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.#closing) { respondErrorRaw(socket, 'TETHER_ERR_NO_UPSTREAM'); return }
     new UpgradeExchange(this.#runtime, this, req, socket, head).start()
+  }
+
+  /**
+   * A request the frontend parsed but must not pass on (an Expect other than 100-continue):
+   * answered through its response, so that it stays in order behind pipelined ones, with the
+   * code and a log line, and its connection closed.
+   */
+  refuse (req: IncomingMessage, res: ProxyResponse, code: ErrorCode): void {
+    this.log.warn({ code, method: req.method, url: req.url, peer: req.socket?.remoteAddress }, 'bad client request')
+    this.events.errorAnswered(code)
+    req.resume()
+    respondError(res, code, true)
   }
 
   /** A client sent something that is not a request the frontend can pass on: answer it. */

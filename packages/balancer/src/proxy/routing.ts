@@ -100,7 +100,10 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
    *   Content-Length, a Transfer-Encoding) and is refused rather than forwarded half-read.
    *   Below the cap `rawHeaders` is whole, so the body framing read from it is what Node
    *   parsed;
-   * - two Host headers, or a Host that is not `host[:port]` (RFC 9112 §3.2: 400).
+   * - an HTTP/1.1 request without Host, two Host headers, or a Host that is not `host[:port]`
+   *   (RFC 9112 §3.2: 400). Node's own check for a missing Host is off (`requireHostHeader`):
+   *   it answered an untyped 400 without a log line, and before the header-line cap, so that a
+   *   Host pushed past the cap by junk lines got that 400 instead of the 431 it is.
    */
   prepare (): ErrorCode | undefined {
     const rt = this.rt
@@ -109,6 +112,7 @@ export abstract class RoutedRequest implements RequestFacts, PickContext, Forwar
     const trusted = !rt.trusted.empty && rt.trusted.has(this.peer)
     scanRequestHeaders(raw, trusted, rt.cookieName, findCookie, this)
     if (this.hostCount > 1 || (this.host !== undefined && !isValidHost(this.host))) return 'TETHER_ERR_CLIENT_BAD_HOST'
+    if (this.hostCount === 0 && this.body.httpVersion === '1.1') return 'TETHER_ERR_CLIENT_BAD_HOST'
     this.bodyKind = this.chunked ? 'chunked' : this.hasLength ? 'length' : 'none'
     const f = this.#forwarded
     const xff = this.forwardedFor

@@ -94,3 +94,39 @@ export async function servedBy (url: string, count: number): Promise<string[]> {
   }
   return names
 }
+
+/**
+ * A raw keep-alive connection (opened by `open`: TCP, or TLS with `ready` = 'secureConnect')
+ * that reads whole responses (by content-length), and records how it ended: 'end' (a clean
+ * FIN) or the error code (a reset).
+ */
+export function keepAliveSocket (open: () => Socket, ready = 'connect'): Promise<{ socket: Socket, request: (path: string) => Promise<string>, ended: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const socket = open()
+    let buffered = ''
+    let waiter: ((head: string) => void) | null = null
+    const ended = new Promise<string>((resolve) => {
+      socket.once('end', () => resolve('end'))
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+    })
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1')
+      const headEnd = buffered.indexOf('\r\n\r\n')
+      if (headEnd < 0 || waiter === null) return
+      const length = Number(/content-length: *(\d+)/i.exec(buffered.slice(0, headEnd))?.[1] ?? 0)
+      if (buffered.length < headEnd + 4 + length) return
+      const response = buffered.slice(0, headEnd + 4 + length)
+      buffered = buffered.slice(headEnd + 4 + length)
+      const w = waiter
+      waiter = null
+      w(response)
+    })
+    const request = (path: string): Promise<string> => new Promise((resolve, reject) => {
+      waiter = resolve
+      ended.then((how) => reject(new Error(`connection ended (${how}) before a response`)), () => {})
+      socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: keep-alive\r\n\r\n`)
+    })
+    socket.once(ready, () => resolve({ socket, request, ended }))
+    socket.once('error', reject)
+  })
+}

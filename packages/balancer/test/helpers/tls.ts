@@ -1,7 +1,7 @@
 // Throwaway certificates made with openssl at test time (ECDSA P-256, self-signed), and
 // clients for the TLS listener: HTTPS over HTTP/1.1 and HTTP/2, both trusting those certificates.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { tmpdir } from 'node:os'
@@ -103,4 +103,31 @@ export function h2Send (session: ClientHttp2Session, path: string, options: { me
     stream.setTimeout(15_000, () => stream.close())
     if (options.body !== undefined) stream.end(options.body)
   })
+}
+
+/** A throwaway certificate authority (ECDSA P-256): its files, to sign leaves and to trust. */
+export interface CaFiles extends CertFiles {}
+
+/** A CA certificate and key, written as `<base>.crt`/`<base>.key`. */
+export function makeCa (dir: string, base = 'ca'): CaFiles {
+  const cert = join(dir, `${base}.crt`)
+  const key = join(dir, `${base}.key`)
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=Tether test CA ${base}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'
+  ], { stdio: 'ignore' })
+  return { cert, key, pem: readFileSync(cert, 'utf8') }
+}
+
+/** A leaf certificate for `names` (DNS names or IPv4 addresses) signed by `ca`. */
+export function makeSignedCert (dir: string, ca: CaFiles, base: string, names: readonly string[]): CertFiles {
+  const cert = join(dir, `${base}.crt`)
+  const key = join(dir, `${base}.key`)
+  const csr = join(dir, `${base}.csr`)
+  const ext = join(dir, `${base}.ext`)
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${names[0] ?? 'localhost'}`], { stdio: 'ignore' })
+  writeFileSync(ext, `subjectAltName=${names.map((n) => /^[\d.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`).join(',')}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`)
+  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext], { stdio: 'ignore' })
+  return { cert, key, pem: readFileSync(cert, 'utf8') }
 }

@@ -13,9 +13,11 @@
  */
 import { performance } from 'node:perf_hooks'
 import { connect, type Socket } from 'node:net'
+import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import type { EngineOptions, UpstreamTarget } from '../engine.js'
 import { UpstreamError, type FailurePhase } from '../failure.js'
 import { ResponseParser, type ParserHandler } from './parser.js'
+import { isTlsFailure, tlsFailure, tlsOptions } from '../tls.js'
 
 /** What a connection needs from the engine that owns it. */
 export interface ConnectionOwner {
@@ -42,6 +44,8 @@ export class NodeConnections {
   readonly idle: Connection[] = []
   readonly all = new Set<Connection>()
   released = false
+  /** The last TLS session of an https:// node, offered again so that new connections resume. */
+  session: Buffer | undefined = undefined
   constructor (readonly target: UpstreamTarget, readonly owner: ConnectionOwner) {}
 
   /** The most recently idle connection still within its idle timeout; expired ones are closed. */
@@ -84,10 +88,19 @@ export class Connection {
     this.job = first
     this.parser = new ResponseParser(first)
     const { target, owner } = node
-    this.socket = connect({ host: target.host, port: target.port, noDelay: true })
+    const tls = target.tls ?? null
+    if (tls === null) {
+      this.socket = connect({ host: target.host, port: target.port, noDelay: true })
+    } else {
+      const socket: TLSSocket = tlsConnect({ host: target.host, port: target.port, ...tlsOptions(tls), ...(node.session === undefined ? {} : { session: node.session }) })
+      socket.setNoDelay(true)
+      socket.on('session', (session: Buffer) => { node.session = session })
+      this.socket = socket
+    }
     this.socket.setTimeout(owner.options.connectTimeout)
     node.all.add(this)
-    this.socket.on('connect', () => {
+    // Over TLS the connection is usable once the handshake (and verification) is done.
+    this.socket.on(tls === null ? 'connect' : 'secureConnect', () => {
       this.connected = true
       this.socket.setTimeout(owner.options.responseTimeout)
       const job = this.job
@@ -190,6 +203,7 @@ export class Connection {
     const job = this.job
     if (job === null || job.finished) { this.destroy(); return }
     if (!this.connected) {
+      if (isTlsFailure(err.code)) { this.#fail(tlsFailure(this.node.target.name, err)); return }
       this.#fail(new UpstreamError(`connect to ${this.node.target.name} failed: ${err.code ?? err.message}`, 'connect', 'connect', err.code))
       return
     }

@@ -3,11 +3,13 @@
  * becomes the tunnel's upstream socket on 101 or carries an ordinary answer, read whole (up to
  * `MAX_DECLINED_BODY`) and passed on.
  */
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import type { EngineOptions, ForwardRequest, UpgradeSink, UpstreamTarget } from '../engine.js'
 import { UpstreamError, type FailurePhase } from '../failure.js'
 import { DeclinedBody, declinedTooLarge, serializeHead, upgradeLines } from '../wire.js'
 import { ResponseParser } from './parser.js'
+import { isTlsFailure, tlsFailure, tlsOptions } from '../tls.js'
 
 /**
  * Send one upgrade request to `target` and report its outcome to `sink`.
@@ -18,7 +20,11 @@ import { ResponseParser } from './parser.js'
  * ```
  */
 export function upgradeOverH1 (options: EngineOptions, target: UpstreamTarget, request: ForwardRequest, protocol: string, sink: UpgradeSink): void {
-  const socket = connect({ host: target.host, port: target.port, noDelay: true })
+  const tls = target.tls ?? null
+  const socket: Socket = tls === null
+    ? connect({ host: target.host, port: target.port, noDelay: true })
+    : tlsConnect({ host: target.host, port: target.port, ...tlsOptions(tls) })
+  const connectEvent = tls === null ? 'connect' : 'secureConnect'
   socket.setTimeout(options.connectTimeout)
   let connected = false
   let done = false
@@ -62,6 +68,7 @@ export function upgradeOverH1 (options: EngineOptions, target: UpstreamTarget, r
       : new UpstreamError(`connect to ${target.name} timed out`, 'connect', 'connect', 'connect timeout'))
   }
   const onError = (err: NodeJS.ErrnoException): void => {
+    if (!connected && isTlsFailure(err.code)) { finish(tlsFailure(target.name, err)); return }
     const phase: FailurePhase = !connected ? 'connect' : parser.started ? 'response' : 'request'
     finish(new UpstreamError(`${connected ? '' : 'connect to '}${target.name} failed: ${err.code ?? err.message}`, connected ? 'reset' : 'connect', phase, err.code))
   }
@@ -78,7 +85,7 @@ export function upgradeOverH1 (options: EngineOptions, target: UpstreamTarget, r
   function finish (error: UpstreamError | null): void {
     if (done) return
     done = true
-    socket.off('connect', onConnect)
+    socket.off(connectEvent, onConnect)
     socket.off('data', onData)
     socket.off('timeout', onTimeout)
     socket.off('error', onError)
@@ -89,7 +96,7 @@ export function upgradeOverH1 (options: EngineOptions, target: UpstreamTarget, r
       sink.onError(error)
     }
   }
-  socket.on('connect', onConnect)
+  socket.on(connectEvent, onConnect)
   socket.on('data', onData)
   socket.on('timeout', onTimeout)
   socket.on('error', onError)
