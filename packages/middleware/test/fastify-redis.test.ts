@@ -34,7 +34,9 @@ t.test('store down: fast 503 with a code, never an empty session; back up: works
   await redis.start()
   await waitFor(async () => (await jar.get('/me')).statusCode === 200, 10_000, 'requests to succeed again')
   t.same((await jar.get('/me')).json(), { user: null }, 'the store restarted empty (no persistence), so the session is new — but served')
-  await jar.get('/login')
+  // Reads have a connection of their own, which may be back before the writes' one: wait for
+  // a write to be accepted (until then it is refused with a 503, never applied in part).
+  await waitFor(async () => (await jar.get('/login')).statusCode === 200, 10_000, 'writes to succeed again')
   t.same((await jar.get('/me')).json(), { user: 'ada' }, 'and writes work again, same app, no restart')
 })
 

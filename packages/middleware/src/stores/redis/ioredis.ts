@@ -154,14 +154,27 @@ export class IoredisDriver implements RedisDriver {
     this.#subscriber = undefined
     if (subscriber !== undefined) subscriber.disconnect()
     // The read connection is always this driver's own, also for a client the app passed.
-    this.#reader.disconnect()
+    disconnectQuietly(this.#reader)
     if (this.#owned) {
       // QUIT waits for a reply that a client still reconnecting will never get.
       if (this.#client.status !== 'ready') {
-        this.#client.disconnect()
+        disconnectQuietly(this.#client)
         return
       }
       try { await this.#client.quit() } catch { this.#client.disconnect() }
     }
   }
+}
+
+/**
+ * Disconnect a client that may be in the middle of a TLS handshake. ioredis stops listening to
+ * its socket when it disconnects, and a TLS socket cut mid-handshake can still report the
+ * server's alert afterwards: with no listener left, that error would crash the process (seen:
+ * `tlsv1 alert decode error`, about 1 in 3 disconnects of a client connecting to a server whose
+ * certificate it refuses). The socket gets a listener of its own first.
+ */
+function disconnectQuietly (client: Redis | Cluster): void {
+  const stream = (client as { stream?: { on?: (event: string, listener: () => void) => unknown } }).stream
+  stream?.on?.('error', () => {})
+  client.disconnect()
 }
