@@ -1,5 +1,6 @@
-// The routes every store benchmark app serves, the same for Tether and its peers: a read, a
-// read-modify-write (what express-session apps do to count), the count; then listen on PORT.
+// The routes every Express benchmark app serves (the Redis suite and the SQL/memcached one), the
+// same for Tether and its peers: a read, a read-modify-write (what express-session apps do to
+// count), the count; then listen on PORT.
 export function serveRoutes (app) {
   app.get('/read', (req, res) => { res.json({ user: req.session.user ?? null }) })
   app.get('/write', (req, res) => { req.session.user = 'ada'; req.session.n = (req.session.n ?? 0) + 1; res.json({ n: req.session.n }) })
