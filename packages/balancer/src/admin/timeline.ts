@@ -68,6 +68,19 @@ function quantile (c: Counts, q: number): number | null {
   return null
 }
 
+/**
+ * The share of reported session reads the near-cache served (0–1, three decimals), or null when
+ * none was reported: "no reads" is not a 0 % hit rate.
+ *
+ * @example
+ * ```ts
+ * hitRate(75, 20) // 0.789
+ * ```
+ */
+export function hitRate (hits: number, misses: number): number | null {
+  return hits + misses === 0 ? null : Math.round(hits / (hits + misses) * 1000) / 1000
+}
+
 const ROUTES: readonly Route[] = ['sticky', 'new', 'moved']
 
 /** Why a session left its node. */
@@ -284,7 +297,7 @@ export class Timeline implements ProxyEvents {
       responses: { '1xx': k[1] ?? 0, '2xx': k[2] ?? 0, '3xx': k[3] ?? 0, '4xx': k[4] ?? 0, '5xx': k[5] ?? 0, none: k[0] ?? 0 },
       errors: all.errors,
       bytesOut: all.bytesOut,
-      cacheHitRate: minute.cacheHits + minute.cacheMisses === 0 ? null : Math.round(minute.cacheHits / (minute.cacheHits + minute.cacheMisses) * 1000) / 1000
+      cacheHitRate: hitRate(minute.cacheHits, minute.cacheMisses)
     }
   }
 

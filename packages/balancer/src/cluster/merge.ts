@@ -6,6 +6,7 @@
  * (each is already its bucket's upper bound), so it never understates a tail; with evenly
  * spread traffic the workers' figures are close to one another anyway.
  */
+import { hitRate } from '../admin/timeline.js'
 import type { NodeSummary, SeriesOf, StatsReport } from '../admin/timeline.js'
 import type { NodeSnapshot } from '../pool/snapshot.js'
 
@@ -75,12 +76,12 @@ function addSummary (a: NodeSummary, b: NodeSummary): NodeSummary {
 function hitRateOf (s: SeriesOf): number | null {
   const from = Math.max(0, s.cacheHits.length - 60)
   let hits = 0
-  let all = 0
+  let misses = 0
   for (let i = from; i < s.cacheHits.length; i++) {
     hits += s.cacheHits[i] ?? 0
-    all += (s.cacheHits[i] ?? 0) + (s.cacheMisses[i] ?? 0)
+    misses += s.cacheMisses[i] ?? 0
   }
-  return all === 0 ? null : Math.round(hits / all * 1000) / 1000
+  return hitRate(hits, misses)
 }
 
 /** Add `from` (indexed by its own seconds) into `into` at the seconds of `t`. */
