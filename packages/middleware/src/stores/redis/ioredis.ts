@@ -152,7 +152,7 @@ export class IoredisDriver implements RedisDriver {
   async close (): Promise<void> {
     const subscriber = this.#subscriber
     this.#subscriber = undefined
-    if (subscriber !== undefined) subscriber.disconnect()
+    if (subscriber !== undefined) disconnectQuietly(subscriber)
     // The read connection is always this driver's own, also for a client the app passed.
     disconnectQuietly(this.#reader)
     if (this.#owned) {
@@ -161,7 +161,7 @@ export class IoredisDriver implements RedisDriver {
         disconnectQuietly(this.#client)
         return
       }
-      try { await this.#client.quit() } catch { this.#client.disconnect() }
+      try { await this.#client.quit() } catch { disconnectQuietly(this.#client) }
     }
   }
 }
