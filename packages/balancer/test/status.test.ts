@@ -142,6 +142,9 @@ t.test('tether-balancer status: the node table in a terminal, from the admin API
   const token = 'status-token-0123456789abcdef'
   const { url, adminUrl: admin } = await startBalancer(t, { upstreams: [{ url: a.url, name: 'a' }, { url: b.url, name: 'b', state: 'drain' }], admin: { listen: 0, token } })
   for (let i = 0; i < 6; i++) await get(`${url}/`)
+  // /api/stats reports complete seconds only: without this wait the command can read the
+  // stats within the same second and show no rate or latency yet (seen in about 1 run in 3).
+  await new Promise((resolve) => setTimeout(resolve, 1100))
   const r = run(t, ['status', '--admin', admin, '--admin-token', token])
   t.equal(await r.exit, 0, r.stderr())
   const lines = r.stdout().trimEnd().split('\n')
