@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startProcess, stopAll, waitForPort } from './lib/proc.mjs'
 import { ensureWrk, wrk } from './lib/load.mjs'
-import { cpuSeconds } from './lib/peers.mjs'
+import { cpuSeconds, startTinyUpstreams } from './lib/peers.mjs'
 
 const here = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const [other, roundsArg = '5', scenariosArg = 'h1:0,h1:1'] = process.argv.slice(2)
@@ -23,13 +23,7 @@ const scenarios = scenariosArg.split(',').map((x) => { const [engine, sticky] = 
 const SECRET = 'bench-sticky-secret-0123456789'
 ensureWrk()
 
-const upstreams = []
-for (let i = 0; i < 3; i++) {
-  const port = await freePort()
-  startProcess(process.execPath, [join(here, 'bench/lib/tiny-upstream.mjs')], { env: { PORT: String(port) } })
-  await waitForPort(port)
-  upstreams.push(`http://127.0.0.1:${port}`)
-}
+const upstreams = await startTinyUpstreams(3)
 
 async function startBalancer (root, engine) {
   const port = await freePort()

@@ -11,19 +11,13 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, startProcess, stopAll, waitForPort } from './lib/proc.mjs'
 import { ensureWrk, wrk } from './lib/load.mjs'
-import { cpuSeconds } from './lib/peers.mjs'
+import { cpuSeconds, startTinyUpstreams } from './lib/peers.mjs'
 
 const here = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const rounds = Number(process.argv[2] ?? 5)
 ensureWrk()
 
-const upstreams = []
-for (let i = 0; i < 3; i++) {
-  const port = await freePort()
-  startProcess(process.execPath, [join(here, 'bench/lib/tiny-upstream.mjs')], { env: { PORT: String(port) } })
-  await waitForPort(port)
-  upstreams.push(`http://127.0.0.1:${port}`)
-}
+const upstreams = await startTinyUpstreams(3)
 const port = await freePort()
 const admin = await freePort()
 const file = join(mkdtempSync(join(tmpdir(), 'tether-status-cost-')), 'balancer.yaml')

@@ -150,15 +150,18 @@ ${upstreams.map((u, i) => `  server s${i} ${u.replace('http://', '')}`).join('\n
   return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, pid: proc.child.pid, stop: () => proc.stop() }
 }
 
+/** One tiny upstream process (bench/lib/tiny-upstream.mjs) with `env` (NAME, DELAY_MS, WORKERS); returns its URL. */
+export async function startTinyUpstream (env = {}) {
+  const port = await freePort()
+  startProcess(process.execPath, [join(here, 'tiny-upstream.mjs')], { env: { PORT: String(port), ...env } })
+  await waitForPort(port)
+  return `http://127.0.0.1:${port}`
+}
+
 /** `count` tiny upstream processes (bench/lib/tiny-upstream.mjs); returns their URLs. */
 export async function startTinyUpstreams (count) {
   const urls = []
-  for (let i = 0; i < count; i++) {
-    const port = await freePort()
-    startProcess(process.execPath, [join(here, 'tiny-upstream.mjs')], { env: { PORT: String(port) } })
-    await waitForPort(port)
-    urls.push(`http://127.0.0.1:${port}`)
-  }
+  for (let i = 0; i < count; i++) urls.push(await startTinyUpstream())
   return urls
 }
 

@@ -53,6 +53,29 @@ async function stickyCookie (url) {
   return res.headers.getSetCookie().find((c) => c.startsWith('tether_node='))?.split(';')[0]
 }
 
+/**
+ * Interleaved rounds: each round starts every target in turn (the order rotated by `shift` a
+ * round, so that no target always runs at the same moment), measures it with `run`, and stops
+ * it; each target keeps its best result by req/s.
+ */
+async function bestOfRounds (targets, rounds, shift, run) {
+  const best = new Map()
+  for (let round = 0; round < rounds; round++) {
+    const order = targets.map((_, i) => targets[(i + round * shift) % targets.length])
+    for (const target of order) {
+      const server = await target.start()
+      try {
+        const r = await run(target, server)
+        const prev = best.get(target)
+        if (prev === undefined || r.rps > prev.rps) best.set(target, r)
+      } finally {
+        await server.stop()
+      }
+    }
+  }
+  return best
+}
+
 export default async function (ctx) {
   const { root, duration, quick } = ctx
   const rounds = quick ? 1 : 3
@@ -72,26 +95,15 @@ export default async function (ctx) {
     { name: 'minimal undici Pool proxy (no features)', start: () => startNodePeer('undici-pool', upstreams), reference: true },
     { name: 'minimal node:http Agent proxy (no features)', start: () => startNodePeer('node-agent', upstreams), reference: true }
   ]
-  const best = new Map()
-  for (let round = 0; round < rounds; round++) {
-    // Rotate the order each round so that no target always runs at the same moment.
-    const order = targets.map((_, i) => targets[(i + round * 3) % targets.length])
-    for (const target of order) {
-      const server = await target.start()
-      try {
-        const headers = {}
-        if (target.sticky) headers.cookie = await stickyCookie(server.url)
-        await wrk(`${server.url}/`, { connections: 50, duration: warmup, headers })
-        const cpu0 = cpuSeconds(server.pid)
-        const r = await wrk(`${server.url}/`, { connections: 50, duration, headers })
-        r.cpuUsPerReq = ((cpuSeconds(server.pid) - cpu0) * 1e6) / r.requests
-        const prev = best.get(target)
-        if (prev === undefined || r.rps > prev.rps) best.set(target, r)
-      } finally {
-        await server.stop()
-      }
-    }
-  }
+  const best = await bestOfRounds(targets, rounds, 3, async (target, server) => {
+    const headers = {}
+    if (target.sticky) headers.cookie = await stickyCookie(server.url)
+    await wrk(`${server.url}/`, { connections: 50, duration: warmup, headers })
+    const cpu0 = cpuSeconds(server.pid)
+    const r = await wrk(`${server.url}/`, { connections: 50, duration, headers })
+    r.cpuUsPerReq = ((cpuSeconds(server.pid) - cpu0) * 1e6) / r.requests
+    return r
+  })
 
   const nginx = best.get(targets[0])
   const row = (target) => {
@@ -149,23 +161,13 @@ async function cores (ctx, upstreams) {
     targets.push({ n, name: `HAProxy, nbthread ${n}`, start: () => startHaproxy(upstreams, { threads: n }) })
     targets.push({ n, name: `tether-balancer, --workers ${n}`, start: () => startBalancer(root, upstreams, 'h1', n), ours: true })
   }
-  const best = new Map()
-  for (let round = 0; round < rounds; round++) {
-    const order = targets.map((_, i) => targets[(i + round * 2) % targets.length])
-    for (const target of order) {
-      const server = await target.start()
-      try {
-        await wrk(`${server.url}/`, { connections: 100, threads: 2, duration: quick ? 1 : 2 })
-        const cpu0 = groupCpuSeconds(server.pid)
-        const r = await wrk(`${server.url}/`, { connections: 100, threads: 2, duration })
-        r.cpuUsPerReq = ((groupCpuSeconds(server.pid) - cpu0) * 1e6) / r.requests
-        const prev = best.get(target)
-        if (prev === undefined || r.rps > prev.rps) best.set(target, r)
-      } finally {
-        await server.stop()
-      }
-    }
-  }
+  const best = await bestOfRounds(targets, rounds, 2, async (_target, server) => {
+    await wrk(`${server.url}/`, { connections: 100, threads: 2, duration: quick ? 1 : 2 })
+    const cpu0 = groupCpuSeconds(server.pid)
+    const r = await wrk(`${server.url}/`, { connections: 100, threads: 2, duration })
+    r.cpuUsPerReq = ((groupCpuSeconds(server.pid) - cpu0) * 1e6) / r.requests
+    return r
+  })
   const rows = targets.map((target) => {
     const r = best.get(target)
     const nginx = best.get(targets.find((x) => x.nginx && x.n === target.n))

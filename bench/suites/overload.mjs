@@ -16,19 +16,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort, startProcess, waitForPort } from '../lib/proc.mjs'
+import { startTinyUpstream } from '../lib/peers.mjs'
 import { fmt, table } from '../lib/table.mjs'
 
 const SECRET = 'bench-sticky-secret-0123456789'
 const USERS = 500
 const THINK_MS = 500
 const GIVE_UP_MS = 2000
-
-async function startUpstream (root, name, env = {}) {
-  const port = await freePort()
-  startProcess(process.execPath, [join(root, 'bench/lib/tiny-upstream.mjs')], { env: { PORT: String(port), NAME: name, ...env } })
-  await waitForPort(port)
-  return `http://127.0.0.1:${port}`
-}
 
 async function startBalancer (root, upstreams, capped) {
   const dir = mkdtempSync(join(tmpdir(), 'tether-overload-bench-'))
@@ -42,19 +36,13 @@ async function startBalancer (root, upstreams, capped) {
     `sticky: { secret: "${SECRET}" }`,
     ...(capped ? ['queue: { size: 20, timeout: 500ms }'] : []),
     'healthCheck: { path: /__health, interval: 2s, timeout: 1s }',
+    // One process: maxConn is then the slow node's whole cap, not a share per worker.
+    'workers: 1',
     'log: { level: error }',
     ''
   ].join('\n'))
-  const proc = startProcess(process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--config', file, '--workers', '1'])
-  try {
-    await waitForPort(port)
-  } catch {
-    // A balancer without the --workers flag (before issue 12's workers): start it without.
-    await proc.stop()
-    const again = startProcess(process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--config', file])
-    await waitForPort(port)
-    return { url: `http://127.0.0.1:${port}`, stop: () => again.stop() }
-  }
+  const proc = startProcess(process.execPath, [join(root, 'packages/balancer/dist/cli.js'), '--config', file])
+  await waitForPort(port)
   return { url: `http://127.0.0.1:${port}`, stop: () => proc.stop() }
 }
 
@@ -85,9 +73,9 @@ function pct (xs, p) {
 
 async function scenario (root, capped, seconds) {
   const upstreams = [
-    { name: 'fast-1', url: await startUpstream(root, 'fast-1') },
-    { name: 'slow', url: await startUpstream(root, 'slow', { DELAY_MS: '200', WORKERS: '10' }) },
-    { name: 'fast-2', url: await startUpstream(root, 'fast-2') }
+    { name: 'fast-1', url: await startTinyUpstream({ NAME: 'fast-1' }) },
+    { name: 'slow', url: await startTinyUpstream({ NAME: 'slow', DELAY_MS: '200', WORKERS: '10' }) },
+    { name: 'fast-2', url: await startTinyUpstream({ NAME: 'fast-2' }) }
   ]
   const balancer = await startBalancer(root, upstreams, capped)
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
